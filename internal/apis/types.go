@@ -1,0 +1,154 @@
+package apis
+
+import (
+	"time"
+)
+
+// APIVersion is the only resource version this server speaks.
+const APIVersion = "chaindock/v1"
+
+// KindNetwork is the kind of a Network resource.
+const KindNetwork = "Network"
+
+// ObjectMeta is the metadata every resource carries.
+type ObjectMeta struct {
+	Name              string            `json:"name"`
+	UID               string            `json:"uid,omitempty"`
+	Owner             string            `json:"owner,omitempty"`
+	Labels            map[string]string `json:"labels,omitempty"`
+	ResourceVersion   string            `json:"resourceVersion,omitempty"`
+	Generation        int64             `json:"generation,omitempty"`
+	CreationTimestamp *time.Time        `json:"creationTimestamp,omitempty"`
+	DeletionTimestamp *time.Time        `json:"deletionTimestamp,omitempty"`
+}
+
+// Network is a blockchain network: its nodes, where they run and how the
+// chain is configured.
+type Network struct {
+	APIVersion string        `json:"apiVersion"`
+	Kind       string        `json:"kind"`
+	Metadata   ObjectMeta    `json:"metadata"`
+	Spec       NetworkSpec   `json:"spec"`
+	Status     NetworkStatus `json:"status,omitempty"`
+}
+
+// NetworkSpec is the desired state of a network.
+type NetworkSpec struct {
+	// Chain names the chain driver, for example "cometbft".
+	Chain string `json:"chain"`
+	// Runtime names where the nodes run, for example "process".
+	Runtime string `json:"runtime"`
+	// Validators is the number of consensus nodes when the network has no
+	// organizations.
+	Validators int `json:"validators,omitempty"`
+	// FullNodes is the number of non-voting nodes when the network has no
+	// organizations.
+	FullNodes int `json:"fullNodes,omitempty"`
+	// Organizations splits the nodes between member organizations of a
+	// consortium; each organization runs its own validators and full nodes.
+	Organizations []OrganizationNodes `json:"organizations,omitempty"`
+	// Consensus tunes block production.
+	Consensus Consensus `json:"consensus,omitempty"`
+	// Resources are the default resources of every node.
+	Resources Resources `json:"resources,omitempty"`
+	// CometBFT holds settings only the cometbft driver reads.
+	CometBFT *CometBFTSpec `json:"cometbft,omitempty"`
+}
+
+// OrganizationNodes are the nodes one organization contributes to a network.
+type OrganizationNodes struct {
+	Name       string    `json:"name"`
+	Validators int       `json:"validators,omitempty"`
+	FullNodes  int       `json:"fullNodes,omitempty"`
+	Resources  Resources `json:"resources,omitempty"`
+}
+
+// Consensus tunes block production. Durations are Go duration strings.
+type Consensus struct {
+	TimeoutCommit  Duration `json:"timeoutCommit,omitempty"`
+	TimeoutPropose Duration `json:"timeoutPropose,omitempty"`
+	// CreateEmptyBlocks defaults to true: an idle chain keeps a heartbeat.
+	CreateEmptyBlocks *bool `json:"createEmptyBlocks,omitempty"`
+}
+
+// Resources are a node's compute resources, as Kubernetes quantities
+// ("500m", "2", "512Mi").
+type Resources struct {
+	CPU    string `json:"cpu,omitempty"`
+	Memory string `json:"memory,omitempty"`
+}
+
+// CometBFTSpec holds CometBFT-only settings.
+type CometBFTSpec struct {
+	// App is the ABCI application: "kvstore" (built into CometBFT).
+	App string `json:"app,omitempty"`
+}
+
+// Network phases.
+const (
+	PhasePending   = "Pending"
+	PhaseDeploying = "Deploying"
+	PhaseRunning   = "Running"
+	PhaseDegraded  = "Degraded"
+	PhaseDeleting  = "Deleting"
+	PhaseFailed    = "Failed"
+)
+
+// Node phases.
+const (
+	NodePending    = "Pending"
+	NodeStarting   = "Starting"
+	NodeRunning    = "Running"
+	NodeCrashed    = "Crashed"
+	NodeCatchingUp = "CatchingUp"
+)
+
+// NetworkStatus is what the controller last observed.
+type NetworkStatus struct {
+	Phase string `json:"phase,omitempty"`
+	// Message says why the network is not Running, when it is not.
+	Message            string       `json:"message,omitempty"`
+	ObservedGeneration int64        `json:"observedGeneration,omitempty"`
+	ChainID            string       `json:"chainID,omitempty"`
+	Height             int64        `json:"height,omitempty"`
+	Nodes              []NodeStatus `json:"nodes,omitempty"`
+	LastProbeTime      *time.Time   `json:"lastProbeTime,omitempty"`
+}
+
+// NodeStatus is the observed state of one node.
+type NodeStatus struct {
+	Name          string            `json:"name"`
+	Role          string            `json:"role"`
+	Organization  string            `json:"organization,omitempty"`
+	Phase         string            `json:"phase"`
+	Message       string            `json:"message,omitempty"`
+	Height        int64             `json:"height"`
+	Peers         int               `json:"peers"`
+	CatchingUp    bool              `json:"catchingUp,omitempty"`
+	LastBlockTime *time.Time        `json:"lastBlockTime,omitempty"`
+	Restarts      int               `json:"restarts"`
+	LastRestart   *time.Time        `json:"lastRestart,omitempty"`
+	PID           int               `json:"pid,omitempty"`
+	Endpoints     map[string]string `json:"endpoints,omitempty"`
+	// NodeID is the chain's identity of the node (CometBFT node ID).
+	NodeID string `json:"nodeID,omitempty"`
+}
+
+// Event is something that happened to a resource, newest last.
+type Event struct {
+	ID      int64     `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Name    string    `json:"name"`
+	UID     string    `json:"uid,omitempty"`
+	Type    string    `json:"type"`
+	Reason  string    `json:"reason"`
+	Node    string    `json:"node,omitempty"`
+	Message string    `json:"message"`
+}
+
+// Event types.
+const (
+	EventNormal  = "Normal"
+	EventWarning = "Warning"
+)

@@ -1,0 +1,209 @@
+package apis
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Limits that keep one spec from asking for more than a platform can give.
+const (
+	MaxNameLength       = 40
+	MaxValidators       = 100
+	MaxFullNodes        = 100
+	MaxOrganizations    = 32
+	minConsensusTimeout = 10 * time.Millisecond
+	maxConsensusTimeout = time.Minute
+)
+
+// Registries tells validation which chains and runtimes this server has.
+type Registries struct {
+	Chains   []string
+	Runtimes []string
+}
+
+// ValidateNetwork returns every problem with n, each with its field path.
+func ValidateNetwork(n *Network, reg Registries) ErrorList {
+	var errs ErrorList
+	if n.APIVersion != APIVersion {
+		errs.Add("apiVersion", "must be %q, not %q", APIVersion, n.APIVersion)
+	}
+	if n.Kind != KindNetwork {
+		errs.Add("kind", "must be %q, not %q", KindNetwork, n.Kind)
+	}
+	validateName(n.Metadata.Name, "metadata.name", &errs)
+	for k, v := range n.Metadata.Labels {
+		p := Path("metadata.labels", k)
+		for _, m := range validation.IsQualifiedName(k) {
+			errs.Add(p, "invalid label key: %s", m)
+		}
+		for _, m := range validation.IsValidLabelValue(v) {
+			errs.Add(p, "invalid label value: %s", m)
+		}
+	}
+	validateSpec(&n.Spec, reg, &errs)
+	return errs
+}
+
+func validateName(name, path string, errs *ErrorList) {
+	switch {
+	case name == "":
+		errs.Add(path, "is required")
+	case len(name) > MaxNameLength:
+		errs.Add(path, "%q is %d characters, more than %d", name, len(name), MaxNameLength)
+	default:
+		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+			errs.Add(path, "%q is not a valid name: use lower-case letters, digits and '-', starting and ending with a letter or digit", name)
+		}
+	}
+}
+
+func validateSpec(s *NetworkSpec, reg Registries, errs *ErrorList) {
+	switch {
+	case s.Chain == "":
+		errs.Add("spec.chain", "is required (one of %v)", reg.Chains)
+	case !slices.Contains(reg.Chains, s.Chain):
+		errs.Add("spec.chain", "unknown chain %q (one of %v)", s.Chain, reg.Chains)
+	}
+	switch {
+	case s.Runtime == "":
+		errs.Add("spec.runtime", "is required (one of %v)", reg.Runtimes)
+	case !slices.Contains(reg.Runtimes, s.Runtime):
+		errs.Add("spec.runtime", "unknown runtime %q (one of %v)", s.Runtime, reg.Runtimes)
+	}
+
+	if len(s.Organizations) > 0 {
+		if s.Validators != 0 {
+			errs.Add("spec.validators", "must be empty when spec.organizations is set: give each organization its validators")
+		}
+		if s.FullNodes != 0 {
+			errs.Add("spec.fullNodes", "must be empty when spec.organizations is set: give each organization its full nodes")
+		}
+		if len(s.Organizations) > MaxOrganizations {
+			errs.Add("spec.organizations", "has %d organizations, more than %d", len(s.Organizations), MaxOrganizations)
+		}
+		seen := map[string]int{}
+		total := 0
+		for i, o := range s.Organizations {
+			p := Index("spec.organizations", i)
+			validateName(o.Name, Path(p, "name"), errs)
+			if j, dup := seen[o.Name]; dup && o.Name != "" {
+				errs.Add(Path(p, "name"), "%q is also organizations[%d]", o.Name, j)
+			}
+			seen[o.Name] = i
+			validateCount(o.Validators, 0, MaxValidators, Path(p, "validators"), errs)
+			validateCount(o.FullNodes, 0, MaxFullNodes, Path(p, "fullNodes"), errs)
+			validateResources(o.Resources, Path(p, "resources"), errs)
+			total += o.Validators
+		}
+		if total == 0 {
+			errs.Add("spec.organizations", "must have at least one validator in all")
+		} else if total > MaxValidators {
+			errs.Add("spec.organizations", "has %d validators in all, more than %d", total, MaxValidators)
+		}
+	} else {
+		validateCount(s.Validators, 1, MaxValidators, "spec.validators", errs)
+		validateCount(s.FullNodes, 0, MaxFullNodes, "spec.fullNodes", errs)
+	}
+	validateTimeout(s.Consensus.TimeoutCommit, "spec.consensus.timeoutCommit", errs)
+	validateTimeout(s.Consensus.TimeoutPropose, "spec.consensus.timeoutPropose", errs)
+	validateResources(s.Resources, "spec.resources", errs)
+}
+
+func validateCount(n, lo, hi int, path string, errs *ErrorList) {
+	if n < lo || n > hi {
+		errs.Add(path, "must be from %d to %d, not %d", lo, hi, n)
+	}
+}
+
+func validateTimeout(d Duration, path string, errs *ErrorList) {
+	if d.IsZero() {
+		return
+	}
+	if d.Duration < minConsensusTimeout || d.Duration > maxConsensusTimeout {
+		errs.Add(path, "must be from %s to %s, not %s", minConsensusTimeout, maxConsensusTimeout, d.Duration)
+	}
+}
+
+func validateResources(r Resources, path string, errs *ErrorList) {
+	check := func(v, field string) {
+		if v == "" {
+			return
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			errs.Add(Path(path, field), "%q is not a quantity (examples: \"500m\", \"2\", \"512Mi\")", v)
+			return
+		}
+		if q.Sign() <= 0 {
+			errs.Add(Path(path, field), "must be more than zero, not %q", v)
+		}
+	}
+	check(r.CPU, "cpu")
+	check(r.Memory, "memory")
+}
+
+// SetDefaults fills in the fields a user may leave out.
+func SetDefaults(n *Network) {
+	if n.Spec.Consensus.TimeoutCommit.IsZero() {
+		n.Spec.Consensus.TimeoutCommit = Duration{time.Second}
+	}
+	if n.Spec.Consensus.TimeoutPropose.IsZero() {
+		n.Spec.Consensus.TimeoutPropose = Duration{3 * time.Second}
+	}
+	if n.Spec.Consensus.CreateEmptyBlocks == nil {
+		t := true
+		n.Spec.Consensus.CreateEmptyBlocks = &t
+	}
+}
+
+// Node roles.
+const (
+	RoleValidator = "validator"
+	RoleFull      = "full"
+)
+
+// NodeSpec is one node a network spec asks for.
+type NodeSpec struct {
+	Name         string
+	Role         string
+	Organization string
+	Resources    Resources
+}
+
+// Nodes lists the nodes of a network in a stable order, validators first.
+// Names are stable too: "validator-0", or "org1-validator-0" with
+// organizations, so that a node keeps its name (and its keys) across
+// reconciles.
+func (s *NetworkSpec) Nodes() []NodeSpec {
+	var out []NodeSpec
+	add := func(org string, validators, full int, res Resources) {
+		prefix := ""
+		if org != "" {
+			prefix = org + "-"
+		}
+		if res == (Resources{}) {
+			res = s.Resources
+		}
+		for i := range validators {
+			out = append(out, NodeSpec{Name: fmt.Sprintf("%s%s-%d", prefix, RoleValidator, i), Role: RoleValidator, Organization: org, Resources: res})
+		}
+		for i := range full {
+			out = append(out, NodeSpec{Name: fmt.Sprintf("%s%s-%d", prefix, RoleFull, i), Role: RoleFull, Organization: org, Resources: res})
+		}
+	}
+	if len(s.Organizations) == 0 {
+		add("", s.Validators, s.FullNodes, s.Resources)
+		return out
+	}
+	for _, o := range s.Organizations {
+		add(o.Name, o.Validators, 0, o.Resources)
+	}
+	for _, o := range s.Organizations {
+		add(o.Name, 0, o.FullNodes, o.Resources)
+	}
+	return out
+}
