@@ -1,0 +1,152 @@
+package process
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// ShimCommand is the subcommand of the chaindock binary that runs ShimMain.
+const ShimCommand = "node-shim"
+
+type shimState struct {
+	ShimPID   int       `json:"shimPID"`
+	ShimStart uint64    `json:"shimStart"`
+	PID       int       `json:"pid"`
+	PIDStart  uint64    `json:"pidStart"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+type exitState struct {
+	Code     int       `json:"code"`
+	Signal   string    `json:"signal,omitempty"`
+	ExitedAt time.Time `json:"exitedAt"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// ShimMain supervises one node process: it starts the program given after
+// "--" in the node's home directory, copies its output into rotated log
+// files, records both PIDs in state.json and the exit in exit.json, and
+// passes SIGTERM and SIGINT on to the node. It returns the exit code.
+func ShimMain(args []string) int {
+	fs := flag.NewFlagSet(ShimCommand, flag.ContinueOnError)
+	dir := fs.String("dir", "", "node directory")
+	maxMB := fs.Int("log-max-mb", 50, "rotate node.log at this size")
+	keep := fs.Int("log-keep", 5, "rotated log files to keep")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rest := fs.Args()
+	if *dir == "" || len(rest) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: node-shim --dir DIR -- PROGRAM [ARGS...]")
+		return 2
+	}
+	logs := &lumberjack.Logger{
+		Filename:   filepath.Join(*dir, "logs", "node.log"),
+		MaxSize:    *maxMB,
+		MaxBackups: *keep,
+	}
+	defer logs.Close()
+
+	cmd := exec.Command(rest[0], rest[1:]...)
+	cmd.Dir = filepath.Join(*dir, "home")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.WaitDelay = 5 * time.Second
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+
+	if err := cmd.Start(); err != nil {
+		writeExit(*dir, exitState{Code: 127, ExitedAt: time.Now().UTC(), Error: err.Error()})
+		fmt.Fprintf(logs, "chaindock: start %s: %v\n", rest[0], err)
+		return 127
+	}
+	st := shimState{ShimPID: os.Getpid(), PID: cmd.Process.Pid, StartedAt: time.Now().UTC()}
+	st.ShimStart, _ = processStartTime(st.ShimPID)
+	st.PIDStart, _ = processStartTime(st.PID)
+	if err := writeJSON(filepath.Join(*dir, "state.json"), st); err != nil {
+		fmt.Fprintf(logs, "chaindock: record state: %v\n", err)
+	}
+	go func() {
+		for s := range sigs {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+
+	err := cmd.Wait()
+	ex := exitState{ExitedAt: time.Now().UTC()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		ex.Code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			ex.Signal = ws.Signal().String()
+			ex.Code = 128 + int(ws.Signal())
+		}
+	default:
+		ex.Code = 1
+		ex.Error = err.Error()
+	}
+	writeExit(*dir, ex)
+	return ex.Code
+}
+
+func writeExit(dir string, ex exitState) {
+	if err := writeJSON(filepath.Join(dir, "exit.json"), ex); err != nil {
+		fmt.Fprintf(os.Stderr, "record exit: %v\n", err)
+	}
+}
+
+// writeJSON replaces path atomically, so a reader never sees half a file.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+var _ io.Writer = (*lumberjack.Logger)(nil)

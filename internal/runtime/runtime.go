@@ -1,0 +1,108 @@
+// Package runtime defines where nodes run. A runtime knows no chain: it
+// runs node specs (a program or an image, arguments, environment, files and
+// ports), reports their state and removes them. Every call is idempotent and
+// keyed by an ID the caller owns, so the controller can repeat any step
+// after a crash.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+)
+
+// ErrNotFound is returned for an ID the runtime has no node for.
+var ErrNotFound = errors.New("node not found in runtime")
+
+// NodeSpec is everything a runtime needs to run one node.
+type NodeSpec struct {
+	// ID is stable for the life of the node and unique in the runtime.
+	ID string `json:"id"`
+	// Labels let the caller find its own nodes (network, node name).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Program is the executable's name for runtimes that run processes.
+	Program string `json:"program,omitempty"`
+	// Image is the container image for runtimes that run containers.
+	Image string            `json:"image,omitempty"`
+	Args  []string          `json:"args,omitempty"`
+	Env   map[string]string `json:"env,omitempty"`
+	// Files are written under the node's home directory before it starts.
+	Files []File `json:"files,omitempty"`
+	// Ports the node listens on, by name.
+	Ports     map[string]int `json:"ports,omitempty"`
+	Resources Resources      `json:"resources,omitempty"`
+}
+
+// File is one file in a node's home directory.
+type File struct {
+	Path string      `json:"path"`
+	Data []byte      `json:"data"`
+	Mode os.FileMode `json:"mode"`
+	// KeepExisting leaves a file the node already has alone; for state the
+	// node owns after the first start (a validator's last signed height).
+	KeepExisting bool `json:"keepExisting,omitempty"`
+}
+
+// Resources are the compute resources a node asks for, as Kubernetes
+// quantities.
+type Resources struct {
+	CPU    string `json:"cpu,omitempty"`
+	Memory string `json:"memory,omitempty"`
+}
+
+// State is whether a node runs.
+type State string
+
+// States of a node.
+const (
+	StateRunning State = "Running"
+	StateExited  State = "Exited"
+)
+
+// Status is what a runtime knows of one node.
+type Status struct {
+	ID        string
+	Labels    map[string]string
+	State     State
+	PID       int
+	StartedAt time.Time
+	ExitedAt  time.Time
+	ExitCode  int
+	// Message explains an exit ("killed by signal 9").
+	Message string
+	// SpecHash identifies the spec the node was started with.
+	SpecHash string
+}
+
+// Runtime runs nodes. Implementations never loop or retry on their own: the
+// controller decides when to call again.
+type Runtime interface {
+	// Start makes the node run with spec. A node already running the same
+	// spec is left alone; one running another spec is restarted.
+	Start(ctx context.Context, spec NodeSpec) (Status, error)
+	// Inspect reports the node, or ErrNotFound.
+	Inspect(ctx context.Context, id string) (Status, error)
+	// Stop stops the node and keeps its files. Stopping a stopped or
+	// missing node is not an error.
+	Stop(ctx context.Context, id string) error
+	// Remove stops the node and removes everything it had. Removing a
+	// missing node is not an error.
+	Remove(ctx context.Context, id string) error
+	// List reports every node the runtime has.
+	List(ctx context.Context) ([]Status, error)
+}
+
+// LogOptions select what Logs returns.
+type LogOptions struct {
+	// Tail is the number of last lines to start with; 0 means all.
+	Tail int
+	// Follow keeps streaming new lines until the context ends.
+	Follow bool
+}
+
+// LogReader is implemented by runtimes that keep a node's output.
+type LogReader interface {
+	Logs(ctx context.Context, id string, opts LogOptions, w io.Writer) error
+}
