@@ -1,0 +1,276 @@
+// Package cometbft is the chain driver for CometBFT v0.38 networks. Nodes run
+// the official cometbft binary (pinned and installed by the build) with the
+// kvstore application built into it.
+package cometbft
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	"github.com/cometbft/cometbft/crypto/ed25519"
+	cmtjson "github.com/cometbft/cometbft/libs/json"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	"github.com/cometbft/cometbft/types"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/runtime"
+)
+
+// Name is the driver's registered name.
+const Name = "cometbft"
+
+// Program is the node binary the process runtime runs.
+const Program = "cometbft"
+
+// Port names.
+const (
+	PortP2P = "p2p"
+	PortRPC = "rpc"
+)
+
+// AppKVStore is CometBFT's built-in key-value application.
+const AppKVStore = "kvstore"
+
+const validatorPower = 10
+
+func init() {
+	chain.Register(Name, New())
+}
+
+// Driver plans and probes CometBFT networks.
+type Driver struct {
+	client *http.Client
+}
+
+var _ chain.Driver = (*Driver)(nil)
+
+// New returns the driver.
+func New() *Driver {
+	return &Driver{client: &http.Client{Timeout: 3 * time.Second}}
+}
+
+// Validate implements chain.Driver.
+func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
+	var errs apis.ErrorList
+	if spec.CometBFT != nil {
+		switch spec.CometBFT.App {
+		case "", AppKVStore:
+		default:
+			errs.Add("spec.cometbft.app", "unknown application %q (supported: %q)", spec.CometBFT.App, AppKVStore)
+		}
+	}
+	return errs
+}
+
+// PortNames implements chain.Driver.
+func (d *Driver) PortNames(string) []string { return []string{PortP2P, PortRPC} }
+
+type nodeKeys struct {
+	node      apis.NodeSpec
+	pv        privval.FilePVKey
+	nodeKey   p2p.NodeKey
+	id        p2p.ID
+	p2p, rpc  int
+	peersAddr string
+}
+
+// Plan implements chain.Driver.
+func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, error) {
+	n := req.Network
+	chainID := "chaindock-" + n.Metadata.Name
+	nodes := n.Spec.Nodes()
+	keys := make([]nodeKeys, len(nodes))
+	for i, node := range nodes {
+		ports, ok := req.Ports[node.Name]
+		if !ok || ports[PortP2P] == 0 || ports[PortRPC] == 0 {
+			return nil, fmt.Errorf("plan %s: no ports for node %s", n.Metadata.Name, node.Name)
+		}
+		pv, err := genKey(req.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s: validator key of %s: %w", n.Metadata.Name, node.Name, err)
+		}
+		nk, err := genKey(req.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s: node key of %s: %w", n.Metadata.Name, node.Name, err)
+		}
+		k := nodeKeys{
+			node:    node,
+			pv:      privval.FilePVKey{Address: pv.PubKey().Address(), PubKey: pv.PubKey(), PrivKey: pv},
+			nodeKey: p2p.NodeKey{PrivKey: nk},
+			id:      p2p.PubKeyToID(nk.PubKey()),
+			p2p:     ports[PortP2P],
+			rpc:     ports[PortRPC],
+		}
+		k.peersAddr = fmt.Sprintf("%s@%s:%d", k.id, req.Host, k.p2p)
+		keys[i] = k
+	}
+
+	genesis := types.GenesisDoc{
+		ChainID:         chainID,
+		GenesisTime:     req.Now.UTC().Truncate(time.Millisecond),
+		InitialHeight:   1,
+		ConsensusParams: types.DefaultConsensusParams(),
+	}
+	for _, k := range keys {
+		if k.node.Role == apis.RoleValidator {
+			genesis.Validators = append(genesis.Validators, types.GenesisValidator{
+				Address: k.pv.Address, PubKey: k.pv.PubKey, Power: validatorPower, Name: k.node.Name,
+			})
+		}
+	}
+	if err := genesis.ValidateAndComplete(); err != nil {
+		return nil, fmt.Errorf("plan %s: genesis: %w", n.Metadata.Name, err)
+	}
+	genesisJSON, err := cmtjson.MarshalIndent(genesis, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: genesis: %w", n.Metadata.Name, err)
+	}
+
+	plan := &chain.Plan{ChainID: chainID}
+	for i, k := range keys {
+		var peers []string
+		for j, o := range keys {
+			if j != i {
+				peers = append(peers, o.peersAddr)
+			}
+		}
+		cfgTOML, err := nodeConfig(n, k, req.Host, peers)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s: config of %s: %w", n.Metadata.Name, k.node.Name, err)
+		}
+		pvJSON, err := cmtjson.MarshalIndent(k.pv, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		nkJSON, err := cmtjson.Marshal(k.nodeKey)
+		if err != nil {
+			return nil, err
+		}
+		plan.Nodes = append(plan.Nodes, chain.PlannedNode{
+			Name:         k.node.Name,
+			Role:         k.node.Role,
+			Organization: k.node.Organization,
+			NodeID:       string(k.id),
+			Spec: runtime.NodeSpec{
+				Program: Program,
+				Image:   "cometbft/cometbft:v0.38.26",
+				Args:    []string{"start", "--home", "."},
+				Env:     goRuntimeEnv(k.node.Resources),
+				Files: []runtime.File{
+					{Path: "config/config.toml", Data: cfgTOML, Mode: 0o600},
+					{Path: "config/genesis.json", Data: genesisJSON, Mode: 0o600},
+					{Path: "config/priv_validator_key.json", Data: pvJSON, Mode: 0o600},
+					{Path: "config/node_key.json", Data: nkJSON, Mode: 0o600},
+					// The node advances this file with every vote it signs;
+					// resetting it would let a validator sign twice.
+					{Path: "data/priv_validator_state.json", Data: []byte(`{"height": "0", "round": 0, "step": 0}` + "\n"), Mode: 0o600, KeepExisting: true},
+				},
+				Ports:     map[string]int{PortP2P: k.p2p, PortRPC: k.rpc},
+				Resources: runtime.Resources(k.node.Resources),
+			},
+			Endpoints: map[string]string{
+				PortRPC: fmt.Sprintf("http://%s:%d", req.Host, k.rpc),
+				PortP2P: "tcp://" + k.peersAddr,
+			},
+		})
+	}
+	return plan, nil
+}
+
+func genKey(r io.Reader) (ed25519.PrivKey, error) {
+	seed := make([]byte, 32)
+	if _, err := io.ReadFull(r, seed); err != nil {
+		return nil, err
+	}
+	return ed25519.GenPrivKeyFromSecret(seed), nil
+}
+
+func nodeConfig(n *apis.Network, k nodeKeys, host string, peers []string) ([]byte, error) {
+	cfg := cmtcfg.DefaultConfig()
+	cfg.Moniker = k.node.Name
+	cfg.ProxyApp = AppKVStore
+	cfg.LogLevel = "info"
+	cfg.P2P.ListenAddress = fmt.Sprintf("tcp://%s:%d", host, k.p2p)
+	cfg.P2P.ExternalAddress = fmt.Sprintf("%s:%d", host, k.p2p)
+	cfg.P2P.PersistentPeers = strings.Join(peers, ",")
+	// All nodes share one host address: allow that, and keep the address
+	// book to the peers the plan names.
+	cfg.P2P.AllowDuplicateIP = true
+	cfg.P2P.AddrBookStrict = false
+	cfg.P2P.PexReactor = false
+	cfg.RPC.ListenAddress = fmt.Sprintf("tcp://%s:%d", host, k.rpc)
+	cfg.RPC.PprofListenAddress = ""
+	cfg.Consensus.TimeoutCommit = n.Spec.Consensus.TimeoutCommit.Duration
+	cfg.Consensus.TimeoutPropose = n.Spec.Consensus.TimeoutPropose.Duration
+	cfg.Consensus.CreateEmptyBlocks = n.Spec.Consensus.CreateEmptyBlocks == nil || *n.Spec.Consensus.CreateEmptyBlocks
+	cfg.Instrumentation.Prometheus = false
+	if err := cfg.ValidateBasic(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "chaindock-cometbft-config")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "config.toml")
+	cmtcfg.WriteConfigFile(path, cfg)
+	return os.ReadFile(path)
+}
+
+// goRuntimeEnv turns a node's resources into the Go runtime's own limits,
+// which cometbft (a Go program) honours wherever it runs.
+func goRuntimeEnv(r apis.Resources) map[string]string {
+	env := map[string]string{}
+	if r.CPU != "" {
+		if q, err := resource.ParseQuantity(r.CPU); err == nil {
+			env["GOMAXPROCS"] = fmt.Sprint(max(1, int(math.Ceil(float64(q.MilliValue())/1000))))
+		}
+	}
+	if r.Memory != "" {
+		if q, err := resource.ParseQuantity(r.Memory); err == nil {
+			// Leave headroom below the limit for memory Go does not manage.
+			env["GOMEMLIMIT"] = fmt.Sprint(q.Value() * 9 / 10)
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	return env
+}
+
+// Probe implements chain.Driver.
+func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeInfo, error) {
+	addr := node.Endpoints[PortRPC]
+	c, err := rpchttp.NewWithClient(addr, "/websocket", d.client)
+	if err != nil {
+		return chain.NodeInfo{}, fmt.Errorf("probe %s: %w", node.Name, err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return chain.NodeInfo{}, fmt.Errorf("probe %s at %s: %w", node.Name, addr, err)
+	}
+	info := chain.NodeInfo{
+		Height:        st.SyncInfo.LatestBlockHeight,
+		CatchingUp:    st.SyncInfo.CatchingUp,
+		LastBlockTime: st.SyncInfo.LatestBlockTime,
+		NodeID:        string(st.NodeInfo.ID()),
+	}
+	ni, err := c.NetInfo(ctx)
+	if err != nil {
+		return chain.NodeInfo{}, fmt.Errorf("probe %s peers at %s: %w", node.Name, addr, err)
+	}
+	info.Peers = ni.NPeers
+	return info, nil
+}
