@@ -101,6 +101,7 @@ const (
 	NodeRunning    = "Running"
 	NodeCrashed    = "Crashed"
 	NodeCatchingUp = "CatchingUp"
+	NodeStalled    = "Stalled"
 )
 
 // NetworkStatus is what the controller last observed.
@@ -113,23 +114,33 @@ type NetworkStatus struct {
 	Height             int64        `json:"height,omitempty"`
 	Nodes              []NodeStatus `json:"nodes,omitempty"`
 	LastProbeTime      *time.Time   `json:"lastProbeTime,omitempty"`
+	// DeployStartedAt and RunningSince tell how long the deploy took; a
+	// network that was Running once is Degraded, not Deploying, when a
+	// node fails.
+	DeployStartedAt *time.Time `json:"deployStartedAt,omitempty"`
+	RunningSince    *time.Time `json:"runningSince,omitempty"`
 }
 
 // NodeStatus is the observed state of one node.
 type NodeStatus struct {
-	Name          string            `json:"name"`
-	Role          string            `json:"role"`
-	Organization  string            `json:"organization,omitempty"`
-	Phase         string            `json:"phase"`
-	Message       string            `json:"message,omitempty"`
-	Height        int64             `json:"height"`
-	Peers         int               `json:"peers"`
-	CatchingUp    bool              `json:"catchingUp,omitempty"`
-	LastBlockTime *time.Time        `json:"lastBlockTime,omitempty"`
-	Restarts      int               `json:"restarts"`
-	LastRestart   *time.Time        `json:"lastRestart,omitempty"`
-	PID           int               `json:"pid,omitempty"`
-	Endpoints     map[string]string `json:"endpoints,omitempty"`
+	Name          string     `json:"name"`
+	Role          string     `json:"role"`
+	Organization  string     `json:"organization,omitempty"`
+	Phase         string     `json:"phase"`
+	Message       string     `json:"message,omitempty"`
+	Height        int64      `json:"height"`
+	Peers         int        `json:"peers"`
+	CatchingUp    bool       `json:"catchingUp,omitempty"`
+	LastBlockTime *time.Time `json:"lastBlockTime,omitempty"`
+	Restarts      int        `json:"restarts"`
+	LastRestart   *time.Time `json:"lastRestart,omitempty"`
+	// ConsecutiveCrashes counts crashes without a healthy minute between
+	// them; it sets the restart backoff.
+	ConsecutiveCrashes int               `json:"consecutiveCrashes,omitempty"`
+	HeightChangedAt    *time.Time        `json:"heightChangedAt,omitempty"`
+	StartedAt          *time.Time        `json:"startedAt,omitempty"`
+	PID                int               `json:"pid,omitempty"`
+	Endpoints          map[string]string `json:"endpoints,omitempty"`
 	// NodeID is the chain's identity of the node (CometBFT node ID).
 	NodeID string `json:"nodeID,omitempty"`
 }

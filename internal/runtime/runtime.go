@@ -106,3 +106,11 @@ type LogOptions struct {
 type LogReader interface {
 	Logs(ctx context.Context, id string, opts LogOptions, w io.Writer) error
 }
+
+// ExitNotifier is implemented by runtimes that learn at once when a node
+// they started exits, so the controller need not wait for its next probe.
+type ExitNotifier interface {
+	// OnExit sets the function called with a node's ID when it exits. It
+	// must not block.
+	OnExit(func(id string))
+}

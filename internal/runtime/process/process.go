@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,12 +38,19 @@ type Runtime struct {
 	StopGrace time.Duration
 	// LogMaxMB and LogKeep rotate node logs.
 	LogMaxMB, LogKeep int
+
+	onExit atomic.Pointer[func(string)]
 }
 
 var (
-	_ runtime.Runtime   = (*Runtime)(nil)
-	_ runtime.LogReader = (*Runtime)(nil)
+	_ runtime.Runtime      = (*Runtime)(nil)
+	_ runtime.LogReader    = (*Runtime)(nil)
+	_ runtime.ExitNotifier = (*Runtime)(nil)
 )
+
+// OnExit implements runtime.ExitNotifier for nodes this runtime started;
+// adopted nodes are seen exited on the next Inspect.
+func (r *Runtime) OnExit(f func(id string)) { r.onExit.Store(&f) }
 
 // New makes a process runtime keeping its nodes under cfg.DataDir.
 func New(cfg runtime.Config) (*Runtime, error) {
@@ -148,7 +156,12 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 	}
 	// Reap the shim if it exits while this server runs; a later server
 	// finds it reparented.
-	go func() { _ = cmd.Wait() }()
+	go func() {
+		_ = cmd.Wait()
+		if f := r.onExit.Load(); f != nil {
+			(*f)(spec.ID)
+		}
+	}()
 
 	// The shim records the node's PID before anything else; wait for it.
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,0 +1,47 @@
+# ChainDock. `make help` lists the targets.
+
+GO              ?= go
+BIN             := $(CURDIR)/bin
+COMETBFT_VERSION := v0.38.26
+VERSION         ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS         := -X github.com/chaindock/chaindock/internal/version.Version=$(VERSION)
+DATA_DIR        ?= $(HOME)/.chaindock
+TEST_FLAGS      ?= -timeout 40m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: $(BIN)/cometbft ## Build bin/chaindock and install the pinned cometbft into bin/
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/chaindock ./cmd/chaindock
+
+# The node binary, pinned; the stamp makes a version change reinstall it.
+$(BIN)/cometbft: $(BIN)/.cometbft-$(COMETBFT_VERSION)
+$(BIN)/.cometbft-$(COMETBFT_VERSION):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
+	@rm -f $(BIN)/.cometbft-* && touch $@
+
+.PHONY: run
+run: build ## Build, start the server and deploy examples/cometbft-4v.yaml
+	DATA_DIR=$(DATA_DIR) ./scripts/run.sh examples/cometbft-4v.yaml
+
+.PHONY: test
+test: build ## Run every test (unit, store, runtime, end to end)
+	CHAINDOCK_BIN_DIR=$(BIN) $(GO) test $(TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: build ## Measure deploy, heal, server restart and memory; prints JSON lines
+	CHAINDOCK_BIN_DIR=$(BIN) $(GO) run ./tests/bench
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+.PHONY: clean
+clean: ## Remove build outputs
+	rm -rf $(BIN)

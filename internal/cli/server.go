@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaindock/chaindock/internal/server"
+	"github.com/chaindock/chaindock/internal/store"
+)
+
+func newServerCmd(g *globals) *cobra.Command {
+	var (
+		listen        string
+		binDirs       []string
+		portRange     string
+		probeInterval time.Duration
+		logLevel      string
+		logFormat     string
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API, the store and the controller",
+		Long: `Run the ChainDock server: the REST API, the store (SQLite in the data
+directory) and the controller that deploys, heals and deletes networks.
+
+Nodes run in their own sessions and keep running when the server stops; the
+next server started on the same data directory re-adopts them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			var h slog.Handler
+			switch logFormat {
+			case "text":
+				h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+			case "json":
+				h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+			default:
+				return fmt.Errorf("--log-format must be text or json, not %q", logFormat)
+			}
+			ports, err := parsePortRange(portRange)
+			if err != nil {
+				return err
+			}
+			if len(binDirs) == 0 {
+				if exe, err := os.Executable(); err == nil {
+					binDirs = []string{filepath.Dir(exe)}
+				}
+			}
+			dataDir, err := filepath.Abs(g.resolveDataDir())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return server.Run(ctx, server.Config{
+				DataDir: dataDir, Listen: listen, BinDirs: binDirs, Ports: ports,
+				ProbeInterval: probeInterval, Log: slog.New(h),
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:7400", "API address (port 0 picks a free port)")
+	f.StringSliceVar(&binDirs, "bin-dir", nil, "directories searched for node programs before PATH (default: the directory of this binary)")
+	f.StringVar(&portRange, "port-range", "30000-39999", "host ports handed to nodes")
+	f.DurationVar(&probeInterval, "probe-interval", 2*time.Second, "how often running nodes are probed")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func parsePortRange(s string) (store.PortRange, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	a, err1 := strconv.Atoi(lo)
+	b, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || a < 1024 || b > 65535 || a > b {
+		return store.PortRange{}, fmt.Errorf("--port-range must be LOW-HIGH within 1024-65535, not %q", s)
+	}
+	return store.PortRange{Low: a, High: b}, nil
+}

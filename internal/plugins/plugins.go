@@ -1,0 +1,8 @@
+// Package plugins links in every chain driver and runtime this binary ships.
+// Adding one is a new package and one import line here.
+package plugins
+
+import (
+	_ "github.com/chaindock/chaindock/internal/chain/cometbft"  // chain: cometbft
+	_ "github.com/chaindock/chaindock/internal/runtime/process" // runtime: process
+)

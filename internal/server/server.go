@@ -1,0 +1,203 @@
+// Package server assembles a ChainDock server from its parts (store,
+// runtimes, controller, API) and runs it until its context ends.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chaindock/chaindock/internal/api"
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/controller"
+	"github.com/chaindock/chaindock/internal/metrics"
+	_ "github.com/chaindock/chaindock/internal/plugins" // every chain driver and runtime
+	"github.com/chaindock/chaindock/internal/runtime"
+	"github.com/chaindock/chaindock/internal/store"
+	"github.com/chaindock/chaindock/internal/store/sqlite"
+)
+
+// Files in the data directory.
+const (
+	TokenFile   = "admin.token"
+	AddressFile = "server.addr"
+	lockFile    = "server.lock"
+	dbFile      = "chaindock.db"
+)
+
+// Config configures a server.
+type Config struct {
+	DataDir string
+	// Listen is the API's address; port 0 picks a free one, written to
+	// DATA_DIR/server.addr.
+	Listen string
+	// BinDirs are searched for node programs before PATH.
+	BinDirs       []string
+	Ports         store.PortRange
+	ProbeInterval time.Duration
+	Log           *slog.Logger
+	// Ready, if set, is called with the API's address once it listens.
+	Ready func(addr string)
+}
+
+// Run runs the server until ctx ends. Nodes keep running after it returns:
+// the next server re-adopts them.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	token, err := EnsureToken(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	runtimes := map[string]runtime.Runtime{}
+	for _, name := range runtime.Names() {
+		rt, err := runtime.New(name, runtime.Config{DataDir: filepath.Join(cfg.DataDir, "runtime", name), BinDirs: cfg.BinDirs})
+		if err != nil {
+			return fmt.Errorf("runtime %s: %w", name, err)
+		}
+		runtimes[name] = rt
+	}
+	m := metrics.New()
+	host := "127.0.0.1"
+	ctrl := controller.New(controller.Options{
+		Store: st, Runtimes: runtimes, Metrics: m, Log: log, Host: host,
+		Ports: cfg.Ports, ProbeInterval: cfg.ProbeInterval,
+	})
+	handler := api.New(api.Options{
+		Store: st, Token: token, Enqueue: ctrl.Enqueue, Runtimes: runtimes, Metrics: m, Log: log,
+		Registries: apis.Registries{Chains: chain.Names(), Runtimes: runtime.Names()},
+		Validate: func(spec *apis.NetworkSpec) apis.ErrorList {
+			d, err := chain.Get(spec.Chain)
+			if err != nil {
+				return nil // ValidateNetwork already names the unknown chain
+			}
+			return d.Validate(spec)
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	addr := ln.Addr().String()
+	if err := writeFile(filepath.Join(cfg.DataDir, AddressFile), []byte("http://"+addr+"\n"), 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- ctrl.Start(ctx) }()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	log.Info("chaindock server started", "address", "http://"+addr, "data_dir", cfg.DataDir,
+		"chains", strings.Join(chain.Names(), ","), "runtimes", strings.Join(runtime.Names(), ","))
+	if cfg.Ready != nil {
+		cfg.Ready(addr)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shutdownCtx)
+	log.Info("chaindock server stopped; nodes keep running and are re-adopted by the next server")
+	return runErr
+}
+
+// EnsureToken returns the admin token of dataDir, creating it (mode 0600)
+// on the first start.
+func EnsureToken(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, TokenFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("%s is readable by others (mode %o); chmod 600 it", path, fi.Mode().Perm())
+		}
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 32 {
+			return "", fmt.Errorf("%s holds a token shorter than 32 characters", path)
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(raw)
+	if err := writeFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return tok, nil
+}
+
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// lockDataDir makes sure one server at a time uses a data directory. The
+// kernel drops the lock when the process dies, even by kill -9.
+func lockDataDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another chaindock server is using the data directory %s", dir)
+	}
+	return func() { f.Close() }, nil
+}
