@@ -17,6 +17,7 @@ help: ## Show this help
 .PHONY: build
 build: $(BIN)/cometbft ## Build bin/chaindock and install the pinned cometbft into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/chaindock ./cmd/chaindock
+	$(GO) build -o $(BIN)/chaindock-node-shim ./cmd/chaindock-node-shim
 
 # The node binary, pinned; the stamp makes a version change reinstall it.
 $(BIN)/cometbft: $(BIN)/.cometbft-$(COMETBFT_VERSION)

@@ -23,8 +23,11 @@ const (
 	// reported Stalled, when the chain makes empty blocks.
 	stallAfter   = 30 * time.Second
 	probeTimeout = 2 * time.Second
-	// fastRequeue is the pace while a network is deploying or healing.
-	fastRequeue = 500 * time.Millisecond
+	// fastRequeue is the pace while a network is deploying or healing, and
+	// for settleTime after it turned Running, so that users watching a
+	// deploy or a heal see heights as they happen.
+	fastRequeue = 150 * time.Millisecond
+	settleTime  = 10 * time.Second
 )
 
 // restartBackoff is the wait before restarting a node that crashed
@@ -132,7 +135,7 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 	if len(startErrs) > 0 {
 		return Result{}, errors.New(strings.Join(startErrs, "; "))
 	}
-	if n.Status.Phase == apis.PhaseRunning {
+	if n.Status.Phase == apis.PhaseRunning && now.Sub(*n.Status.RunningSince) > settleTime {
 		return Result{RequeueAfter: c.opts.ProbeInterval}, nil
 	}
 	return Result{RequeueAfter: fastRequeue}, nil

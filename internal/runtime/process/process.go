@@ -60,18 +60,37 @@ func New(cfg runtime.Config) (*Runtime, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("process runtime: %w", err)
 	}
-	exe, err := os.Executable()
+	shim, err := findShim(cfg.BinDirs)
 	if err != nil {
-		return nil, fmt.Errorf("process runtime: find own executable for the node shim: %w", err)
+		return nil, err
 	}
 	return &Runtime{
 		dir:       cfg.DataDir,
 		binDirs:   cfg.BinDirs,
-		shim:      []string{exe, ShimCommand},
+		shim:      shim,
 		StopGrace: 10 * time.Second,
 		LogMaxMB:  50,
 		LogKeep:   5,
 	}, nil
+}
+
+// ShimBinary is the standalone node shim, preferred when it is installed.
+const ShimBinary = "chaindock-node-shim"
+
+// findShim prefers the small standalone shim in the bin directories and
+// falls back to this executable's node-shim subcommand.
+func findShim(binDirs []string) ([]string, error) {
+	for _, d := range binDirs {
+		p := filepath.Join(d, ShimBinary)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return []string{p}, nil
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("process runtime: find own executable for the node shim: %w", err)
+	}
+	return []string{exe, ShimCommand}, nil
 }
 
 type instance struct {

@@ -109,6 +109,9 @@ func writeExit(dir string, ex exitState) {
 }
 
 // writeJSON replaces path atomically, so a reader never sees half a file.
+// Nothing here is synced to disk: node files are rebuilt from the stored
+// plan on every start, and the PIDs in state.json mean nothing after a
+// power loss.
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -128,10 +131,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
