@@ -108,7 +108,7 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Type: ProblemMalformed, Status: http.StatusBadRequest, Detail: "read body: " + err.Error()})
 		return
 	}
-	n, err := apis.DecodeNetwork(body)
+	n, err := apis.DecodeAndValidate(body, a.opts.Registries, a.opts.Validate)
 	if err != nil {
 		var list apis.ErrorList
 		if errors.As(err, &list) && len(list) > 0 && list[0].Field == "" {
@@ -116,14 +116,6 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusUnprocessableEntity, Detail: "the network spec is not valid", Errors: list})
-		return
-	}
-	errs := apis.ValidateNetwork(n, a.opts.Registries)
-	if a.opts.Validate != nil {
-		errs = append(errs, a.opts.Validate(&n.Spec)...)
-	}
-	if len(errs) > 0 {
-		writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusUnprocessableEntity, Detail: "the network spec is not valid", Errors: errs})
 		return
 	}
 	apis.SetDefaults(n)

@@ -16,6 +16,8 @@ const MaxSpecBytes = 1 << 20
 
 // DecodeNetwork parses one Network from YAML or JSON. Unknown fields and values
 // of the wrong type are errors, each named by its path; all are reported.
+// When only unknown fields are wrong, the network is returned with the error,
+// for callers that go on to validate it.
 // Server-set fields (status, uid, timestamps) are accepted and ignored, so the
 // output of "get -o yaml" can be applied again.
 func DecodeNetwork(data []byte) (*Network, error) {
@@ -40,14 +42,37 @@ func DecodeNetwork(data []byte) (*Network, error) {
 	}
 	var errs ErrorList
 	checkShape(raw, reflect.TypeFor[Network](), "", &errs)
+	var n Network
+	if err := json.Unmarshal(js, &n); err != nil {
+		if len(errs) == 0 {
+			errs.Add("", "%v", err)
+		}
+		return nil, errs
+	}
+	// Unknown fields do not stop decoding, so that validation can report
+	// its own problems in the same answer.
+	return &n, errs.Err()
+}
+
+// DecodeAndValidate decodes a network and validates it, returning every
+// problem of both steps at once.
+func DecodeAndValidate(data []byte, reg Registries, extra func(*NetworkSpec) ErrorList) (*Network, error) {
+	n, err := DecodeNetwork(data)
+	if n == nil {
+		return nil, err
+	}
+	var errs ErrorList
+	if err != nil {
+		errs = err.(ErrorList)
+	}
+	errs = append(errs, ValidateNetwork(n, reg)...)
+	if extra != nil {
+		errs = append(errs, extra(&n.Spec)...)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	var n Network
-	if err := json.Unmarshal(js, &n); err != nil {
-		return nil, ErrorList{{Detail: err.Error()}}
-	}
-	return &n, nil
+	return n, nil
 }
 
 var durationType = reflect.TypeFor[Duration]()

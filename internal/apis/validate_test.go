@@ -30,13 +30,8 @@ func TestFixtures(t *testing.T) {
 				}
 			}
 			var got []string
-			n, err := DecodeNetwork(data)
-			if err != nil {
+			if _, err := DecodeAndValidate(data, testRegistries, nil); err != nil {
 				for _, e := range err.(ErrorList) {
-					got = append(got, e.Error())
-				}
-			} else {
-				for _, e := range ValidateNetwork(n, testRegistries) {
 					got = append(got, e.Error())
 				}
 			}

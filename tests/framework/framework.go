@@ -50,6 +50,11 @@ type Server struct {
 // StartServer starts "chaindock server" on dataDir with a free API port and
 // waits until it answers.
 func StartServer(ctx context.Context, binDir, dataDir string, extraArgs ...string) (*Server, error) {
+	return StartServerEnv(ctx, binDir, dataDir, nil, extraArgs...)
+}
+
+// StartServerEnv is StartServer with extra environment variables.
+func StartServerEnv(ctx context.Context, binDir, dataDir string, env []string, extraArgs ...string) (*Server, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -61,6 +66,7 @@ func StartServer(ctx context.Context, binDir, dataDir string, extraArgs ...strin
 	args := append([]string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(filepath.Join(binDir, "chaindock"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
