@@ -12,7 +12,7 @@ server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' INT TERM EXIT
 
 for _ in $(seq 100); do
-  if [ -s "$data_dir/server.addr" ] && curl -fsS "$(cat "$data_dir/server.addr")/healthz" >/dev/null 2>&1; then break; fi
+  if [ -s "$data_dir/server.addr" ] && "$bin/chaindock" --data-dir "$data_dir" get networks >/dev/null 2>&1; then break; fi
   kill -0 $server 2>/dev/null || { echo "the server exited; see its log above" >&2; exit 1; }
   sleep 0.1
 done
