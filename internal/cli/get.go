@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/client"
 )
 
 func newGetCmd(g *globals) *cobra.Command {
@@ -55,10 +56,41 @@ func newGetCmd(g *globals) *cobra.Command {
 			if g.output != "table" {
 				return printObject(cmd.OutOrStdout(), g.output, n)
 			}
-			return printNetworkTable(cmd, n)
+			if err := printNetworkTable(cmd, n); err != nil {
+				return err
+			}
+			return printRecentEvents(cmd, c, n.Metadata.Name, 10)
 		},
 	})
 	return cmd
+}
+
+func printRecentEvents(cmd *cobra.Command, c *client.Client, name string, last int) error {
+	var all []apis.Event
+	var after int64
+	for {
+		list, err := c.NetworkEvents(cmd.Context(), name, after)
+		if err != nil {
+			return err
+		}
+		all = append(all, list.Items...)
+		if len(list.Items) == 0 || list.Next == after {
+			break
+		}
+		after = list.Next
+	}
+	if len(all) > last {
+		all = all[len(all)-last:]
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintln(out, "\nEvents:")
+	tw := newTable(out)
+	fmt.Fprintln(tw, "  AGE\tTYPE\tREASON\tNODE\tMESSAGE")
+	for _, e := range all {
+		t := e.Time
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", age(&t), e.Type, e.Reason, dash(e.Node), e.Message)
+	}
+	return tw.Flush()
 }
 
 func printNetworkTable(cmd *cobra.Command, n *apis.Network) error {

@@ -99,7 +99,7 @@ func TestCLI(t *testing.T) {
 		t.Errorf("get networks:\n%s", table)
 	}
 	detail := c.ok("get", "network", "cli")
-	for _, want := range []string{"Phase:    Running", "validator-0", "http://127.0.0.1:", "tcp://"} {
+	for _, want := range []string{"Phase:    Running", "validator-0", "http://127.0.0.1:", "tcp://", "Events:", "NodeStarted"} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("get network does not show %q:\n%s", want, detail)
 		}

@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -138,6 +140,25 @@ func TestNetworkLifecycle(t *testing.T) {
 	}
 	if !slices.Contains(reasons, "NodeCrashed") || !slices.Contains(reasons, "NodeRestarted") {
 		t.Fatalf("the crash and restart are not in the events: %v", reasons)
+	}
+
+	// The metrics tell the same story.
+	resp, err = c.Raw(ctx, "GET", "/metrics", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`chaindock_node_restarts_total{network="e2e",node="validator-1"} 1`,
+		`chaindock_node_block_height{network="e2e",node="validator-0"}`,
+		`chaindock_network_phase{network="e2e",phase="Running"} 1`,
+		`chaindock_node_up{network="e2e",node="validator-3"} 1`,
+		`chaindock_reconcile_duration_seconds_count{result="success"}`,
+	} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 
 	// kill -9 the server: nodes keep running, and a new server re-adopts

@@ -132,6 +132,11 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 		return runtime.Status{}, err
 	}
 
+	if st, err := os.Stat(dir); err == nil && st.IsDir() && shimRunning(dir) {
+		// A shim started by a server that died before the shim recorded
+		// the node: it is about to, so do not start a second node.
+		return runtime.Status{}, fmt.Errorf("start %s: its node shim is still starting; try again", spec.ID)
+	}
 	program, err := r.lookPath(spec.Program)
 	if err != nil {
 		return runtime.Status{}, err

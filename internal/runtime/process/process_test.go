@@ -160,3 +160,29 @@ func TestLogsTailAndRotation(t *testing.T) {
 		t.Fatalf("current log: %v, size %d", err, fi.Size())
 	}
 }
+
+// TestNoSecondShimWhileOneStarts: a shim that holds its node's lock but
+// has not written state.json yet (its server died in between) blocks a
+// second start.
+func TestNoSecondShimWhileOneStarts(t *testing.T) {
+	h := &harness{dir: t.TempDir()}
+	rt := h.New(t)
+	spec := h.Spec(t, "racing")
+	dir := filepath.Join(h.dir, "racing")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := lockShim(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rt.Start(t.Context(), spec)
+	if err == nil || !strings.Contains(err.Error(), "still starting") {
+		t.Fatalf("start while a shim holds the lock: %v", err)
+	}
+	lock.Close()
+	t.Cleanup(func() { _ = rt.Remove(t.Context(), "racing") })
+	if _, err := rt.Start(t.Context(), spec); err != nil {
+		t.Fatalf("start after the lock was released: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -51,6 +52,14 @@ func ShimMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: node-shim --dir DIR -- PROGRAM [ARGS...]")
 		return 2
 	}
+	// The lock is held for the shim's life; the runtime checks it so that a
+	// node whose shim has not yet written state.json is not started twice.
+	lock, err := lockShim(*dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	defer lock.Close()
 	logs := &lumberjack.Logger{
 		Filename:   filepath.Join(*dir, "logs", "node.log"),
 		MaxSize:    *maxMB,
@@ -83,7 +92,7 @@ func ShimMain(args []string) int {
 		}
 	}()
 
-	err := cmd.Wait()
+	err = cmd.Wait()
 	ex := exitState{ExitedAt: time.Now().UTC()}
 	var ee *exec.ExitError
 	switch {
@@ -100,6 +109,30 @@ func ShimMain(args []string) int {
 	}
 	writeExit(*dir, ex)
 	return ex.Code
+}
+
+const shimLock = "shim.lock"
+
+func lockShim(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, shimLock), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another node shim runs in %s", dir)
+	}
+	return f, nil
+}
+
+// shimRunning reports whether a shim holds the lock of dir.
+func shimRunning(dir string) bool {
+	f, err := lockShim(dir)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	f.Close()
+	return false
 }
 
 func writeExit(dir string, ex exitState) {
