@@ -6,13 +6,11 @@ package chain
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/registry"
 	"github.com/chaindock/chaindock/internal/runtime"
 )
 
@@ -70,40 +68,13 @@ type Driver interface {
 	Probe(ctx context.Context, node PlannedNode) (NodeInfo, error)
 }
 
-var (
-	mu      sync.RWMutex
-	drivers = map[string]Driver{}
-)
+var drivers = registry.New[Driver]("chain")
 
 // Register makes a driver available under name; it panics on a duplicate.
-func Register(name string, d Driver) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := drivers[name]; dup {
-		panic(fmt.Sprintf("chain driver %q registered twice", name))
-	}
-	drivers[name] = d
-}
+func Register(name string, d Driver) { drivers.Register(name, d) }
 
 // Get returns the driver registered as name.
-func Get(name string) (Driver, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	d, ok := drivers[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown chain %q", name)
-	}
-	return d, nil
-}
+func Get(name string) (Driver, error) { return drivers.Get(name) }
 
 // Names lists the registered drivers.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(drivers))
-	for n := range drivers {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return drivers.Names() }

@@ -1,10 +1,6 @@
 package runtime
 
-import (
-	"fmt"
-	"sort"
-	"sync"
-)
+import "github.com/chaindock/chaindock/internal/registry"
 
 // Config is what the server gives every runtime.
 type Config struct {
@@ -17,41 +13,20 @@ type Config struct {
 // Factory makes a runtime.
 type Factory func(Config) (Runtime, error)
 
-var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
-)
+var factories = registry.New[Factory]("runtime")
 
 // Register makes a runtime available under name. It panics on a duplicate,
 // which is a programming error found at start-up.
-func Register(name string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := factories[name]; dup {
-		panic(fmt.Sprintf("runtime %q registered twice", name))
-	}
-	factories[name] = f
-}
+func Register(name string, f Factory) { factories.Register(name, f) }
 
 // Names lists the registered runtimes.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(factories))
-	for n := range factories {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return factories.Names() }
 
 // New makes the runtime registered as name.
 func New(name string, cfg Config) (Runtime, error) {
-	mu.RLock()
-	f, ok := factories[name]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown runtime %q", name)
+	f, err := factories.Get(name)
+	if err != nil {
+		return nil, err
 	}
 	return f(cfg)
 }
