@@ -31,8 +31,8 @@ run: build ## Build, start the server and deploy examples/cometbft-4v.yaml
 	DATA_DIR=$(DATA_DIR) ./scripts/run.sh examples/cometbft-4v.yaml
 
 .PHONY: test
-test: build ## Run every test (unit, store, runtime, end to end)
-	CHAINDOCK_BIN_DIR=$(BIN) $(GO) test $(TEST_FLAGS) ./...
+test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, end to end)
+	CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) test $(TEST_FLAGS) ./...
 
 .PHONY: bench
 bench: build ## Measure deploy, heal, server restart and memory; prints JSON lines

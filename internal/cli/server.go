@@ -20,6 +20,7 @@ import (
 func newServerCmd(g *globals) *cobra.Command {
 	var (
 		listen        string
+		storeDSN      string
 		binDirs       []string
 		portRange     string
 		probeInterval time.Duration
@@ -65,13 +66,14 @@ next server started on the same data directory re-adopts them.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return server.Run(ctx, server.Config{
-				DataDir: dataDir, Listen: listen, BinDirs: binDirs, Ports: ports,
+				DataDir: dataDir, Listen: listen, StoreDSN: storeDSN, BinDirs: binDirs, Ports: ports,
 				ProbeInterval: probeInterval, Log: slog.New(h),
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:7400", "API address (port 0 picks a free port)")
+	f.StringVar(&storeDSN, "store-dsn", os.Getenv("CHAINDOCK_STORE_DSN"), "PostgreSQL URL (postgres://user:pass@host:5432/db); empty: SQLite in the data directory ($CHAINDOCK_STORE_DSN)")
 	f.StringSliceVar(&binDirs, "bin-dir", nil, "directories searched for node programs before PATH (default: the directory of this binary)")
 	f.StringVar(&portRange, "port-range", "30000-39999", "host ports handed to nodes")
 	f.DurationVar(&probeInterval, "probe-interval", 2*time.Second, "how often running nodes are probed")

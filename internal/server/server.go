@@ -26,6 +26,7 @@ import (
 	_ "github.com/chaindock/chaindock/internal/plugins" // every chain driver and runtime
 	"github.com/chaindock/chaindock/internal/runtime"
 	"github.com/chaindock/chaindock/internal/store"
+	"github.com/chaindock/chaindock/internal/store/postgres"
 	"github.com/chaindock/chaindock/internal/store/sqlite"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	// Listen is the API's address; port 0 picks a free one, written to
 	// DATA_DIR/server.addr.
 	Listen string
+	// StoreDSN selects PostgreSQL ("postgres://..."); empty means SQLite in
+	// the data directory.
+	StoreDSN string
 	// BinDirs are searched for node programs before PATH.
 	BinDirs       []string
 	Ports         store.PortRange
@@ -71,7 +75,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -142,6 +146,17 @@ func Run(ctx context.Context, cfg Config) error {
 	_ = srv.Shutdown(shutdownCtx)
 	log.Info("chaindock server stopped; nodes keep running and are re-adopted by the next server")
 	return runErr
+}
+
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	switch {
+	case cfg.StoreDSN == "":
+		return sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
+	case strings.HasPrefix(cfg.StoreDSN, "postgres://"), strings.HasPrefix(cfg.StoreDSN, "postgresql://"):
+		return postgres.Open(ctx, cfg.StoreDSN)
+	default:
+		return nil, fmt.Errorf("--store-dsn must be a postgres:// URL, or empty for SQLite in the data directory")
+	}
 }
 
 // EnsureToken returns the admin token of dataDir, creating it (mode 0600)

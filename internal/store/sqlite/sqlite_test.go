@@ -110,7 +110,7 @@ func TestKilledWriterLosesNothing(t *testing.T) {
 		}
 	}
 	var check string
-	if err := s.db.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+	if err := s.DB().QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity check after kill: %q %v", check, err)
 	}
 }

@@ -1,0 +1,380 @@
+// Package sqlstore is the store.Store written once in SQL for every
+// database/sql backend; the sqlite and postgres packages open their database,
+// migrate it and hand it here. Queries are written with "?" placeholders and
+// rebound for dialects that number them.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/store"
+)
+
+// Dialect is how a database differs from SQLite's SQL.
+type Dialect int
+
+// Dialects.
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+// Store is a store.Store over database/sql.
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New wraps a migrated database.
+func New(db *sql.DB, d Dialect) *Store { return &Store{db: db, dialect: d} }
+
+// DB returns the database, for backend-specific checks in tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// q rebinds a query's "?" placeholders for the dialect.
+func (s *Store) q(query string) string {
+	if s.dialect != Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+const objectColumns = `kind, name, uid, owner, labels, resource_version, generation, spec, status, created_at, deleted_at`
+
+func scanObject(row interface{ Scan(...any) error }) (*store.Object, error) {
+	var (
+		o       store.Object
+		labels  string
+		created int64
+		deleted sql.NullInt64
+		spec    string
+		status  string
+	)
+	if err := row.Scan(&o.Kind, &o.Name, &o.UID, &o.Owner, &labels, &o.ResourceVersion, &o.Generation, &spec, &status, &created, &deleted); err != nil {
+		return nil, err
+	}
+	o.Spec, o.Status = []byte(spec), []byte(status)
+	if err := json.Unmarshal([]byte(labels), &o.Labels); err != nil {
+		return nil, fmt.Errorf("decode labels of %s/%s: %w", o.Kind, o.Name, err)
+	}
+	if len(o.Labels) == 0 {
+		o.Labels = nil
+	}
+	o.CreatedAt = time.Unix(0, created).UTC()
+	if deleted.Valid {
+		t := time.Unix(0, deleted.Int64).UTC()
+		o.DeletedAt = &t
+	}
+	return &o, nil
+}
+
+func labelsJSON(l map[string]string) string {
+	if len(l) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(l) // a map of strings always encodes
+	return string(b)
+}
+
+func nullTime(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context, o *store.Object) (*store.Object, error) {
+	uid := o.UID
+	if uid == "" {
+		uid = uuid.NewString()
+	}
+	now := time.Now().UTC()
+	status := o.Status
+	if len(status) == 0 {
+		status = []byte("{}")
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO objects (`+objectColumns+`, updated_at)
+		VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?, ?, NULL, ?)
+		ON CONFLICT (kind, name) DO NOTHING`),
+		o.Kind, o.Name, uid, o.Owner, labelsJSON(o.Labels), string(o.Spec), string(status), now.UnixNano(), now.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("create %s/%s: %w", o.Kind, o.Name, err)
+	}
+	got, err := s.Get(ctx, o.Kind, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	if got.UID != uid {
+		return nil, fmt.Errorf("%s %q: %w", o.Kind, o.Name, store.ErrAlreadyExists)
+	}
+	return got, nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, kind, name string) (*store.Object, error) {
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+objectColumns+` FROM objects WHERE kind = ? AND name = ?`), kind, name)
+	o, err := scanObject(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s %q: %w", kind, name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s/%s: %w", kind, name, err)
+	}
+	return o, nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, kind string) ([]*store.Object, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+objectColumns+` FROM objects WHERE kind = ? ORDER BY name`), kind)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", kind, err)
+	}
+	defer rows.Close()
+	var out []*store.Object
+	for rows.Next() {
+		o, err := scanObject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", kind, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Update implements store.Store.
+func (s *Store) Update(ctx context.Context, o *store.Object) (*store.Object, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE objects SET
+			labels = ?, spec = ?, deleted_at = ?, updated_at = ?,
+			generation = generation + CASE WHEN spec = ? THEN 0 ELSE 1 END,
+			resource_version = resource_version + 1
+		WHERE kind = ? AND name = ? AND resource_version = ?`),
+		labelsJSON(o.Labels), string(o.Spec), nullTime(o.DeletedAt), time.Now().UnixNano(), string(o.Spec),
+		o.Kind, o.Name, o.ResourceVersion)
+	return s.afterWrite(ctx, o, res, err)
+}
+
+// UpdateStatus implements store.Store.
+func (s *Store) UpdateStatus(ctx context.Context, o *store.Object) (*store.Object, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE objects SET status = ?, updated_at = ?,
+			resource_version = resource_version + 1
+		WHERE kind = ? AND name = ? AND resource_version = ?`),
+		string(o.Status), time.Now().UnixNano(), o.Kind, o.Name, o.ResourceVersion)
+	return s.afterWrite(ctx, o, res, err)
+}
+
+func (s *Store) afterWrite(ctx context.Context, o *store.Object, res sql.Result, err error) (*store.Object, error) {
+	if err != nil {
+		return nil, fmt.Errorf("update %s/%s: %w", o.Kind, o.Name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, fmt.Errorf("update %s/%s: %w", o.Kind, o.Name, err)
+	}
+	if n == 0 {
+		if _, err := s.Get(ctx, o.Kind, o.Name); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s %q: %w", o.Kind, o.Name, store.ErrConflict)
+	}
+	return s.Get(ctx, o.Kind, o.Name)
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, kind, name, uid string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete %s/%s: %w", kind, name, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`DELETE FROM objects WHERE kind = ? AND name = ? AND uid = ?`, []any{kind, name, uid}},
+		{`DELETE FROM events WHERE uid = ?`, []any{uid}},
+		{`DELETE FROM blobs WHERE owner_uid = ?`, []any{uid}},
+		{`DELETE FROM ports WHERE owner_uid = ?`, []any{uid}},
+	}
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, s.q(st.q), st.args...); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", kind, name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete %s/%s: %w", kind, name, err)
+	}
+	return nil
+}
+
+// AddEvent implements store.Store.
+func (s *Store) AddEvent(ctx context.Context, e apis.Event) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO events (time, kind, name, uid, type, reason, node, message)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.Time.UnixNano(), e.Kind, e.Name, e.UID, e.Type, e.Reason, e.Node, e.Message)
+	if err != nil {
+		return fmt.Errorf("add event %s on %s/%s: %w", e.Reason, e.Kind, e.Name, err)
+	}
+	return nil
+}
+
+// Events implements store.Store.
+func (s *Store) Events(ctx context.Context, f store.EventFilter) ([]apis.Event, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, time, kind, name, uid, type, reason, node, message FROM events
+		WHERE (? = '' OR kind = ?) AND (? = '' OR name = ?) AND (? = '' OR uid = ?) AND id > ?
+		ORDER BY id LIMIT ?`),
+		f.Kind, f.Kind, f.Name, f.Name, f.UID, f.UID, f.AfterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []apis.Event
+	for rows.Next() {
+		var e apis.Event
+		var t int64
+		if err := rows.Scan(&e.ID, &t, &e.Kind, &e.Name, &e.UID, &e.Type, &e.Reason, &e.Node, &e.Message); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		e.Time = time.Unix(0, t).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PutBlob implements store.Store.
+func (s *Store) PutBlob(ctx context.Context, ownerUID, key string, data []byte) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO blobs (owner_uid, key, data) VALUES (?, ?, ?)
+		ON CONFLICT (owner_uid, key) DO UPDATE SET data = excluded.data`), ownerUID, key, data)
+	if err != nil {
+		return fmt.Errorf("put blob %s: %w", key, err)
+	}
+	return nil
+}
+
+// GetBlob implements store.Store.
+func (s *Store) GetBlob(ctx context.Context, ownerUID, key string) ([]byte, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT data FROM blobs WHERE owner_uid = ? AND key = ?`), ownerUID, key).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("blob %s: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get blob %s: %w", key, err)
+	}
+	return data, nil
+}
+
+// AllocatePorts implements store.Store.
+func (s *Store) AllocatePorts(ctx context.Context, ownerUID, key string, n int, r store.PortRange, usable func(int) bool) ([]int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("allocate ports: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	have, err := s.queryInts(ctx, tx, `SELECT port FROM ports WHERE owner_uid = ? AND key = ? ORDER BY idx`, ownerUID, key)
+	if err != nil {
+		return nil, fmt.Errorf("allocate ports: %w", err)
+	}
+	if len(have) == n {
+		return have, nil
+	}
+	if len(have) > 0 {
+		return nil, fmt.Errorf("allocate ports: %s/%s holds %d ports, asked for %d", ownerUID, key, len(have), n)
+	}
+	taken, err := s.queryInts(ctx, tx, `SELECT port FROM ports WHERE port BETWEEN ? AND ?`, r.Low, r.High)
+	if err != nil {
+		return nil, fmt.Errorf("allocate ports: %w", err)
+	}
+	used := make(map[int]bool, len(taken))
+	for _, p := range taken {
+		used[p] = true
+	}
+	var got []int
+	for p := r.Low; p <= r.High && len(got) < n; p++ {
+		if used[p] || (usable != nil && !usable(p)) {
+			continue
+		}
+		got = append(got, p)
+	}
+	if len(got) < n {
+		return nil, fmt.Errorf("allocate %d ports in %d-%d: %w", n, r.Low, r.High, store.ErrNoPorts)
+	}
+	for i, p := range got {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO ports (port, owner_uid, key, idx) VALUES (?, ?, ?, ?)`), p, ownerUID, key, i); err != nil {
+			return nil, fmt.Errorf("allocate ports: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("allocate ports: %w", err)
+	}
+	return got, nil
+}
+
+// Ports implements store.Store.
+func (s *Store) Ports(ctx context.Context, ownerUID string) (map[string][]int, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT key, port FROM ports WHERE owner_uid = ? ORDER BY key, idx`), ownerUID)
+	if err != nil {
+		return nil, fmt.Errorf("list ports: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]int{}
+	for rows.Next() {
+		var k string
+		var p int
+		if err := rows.Scan(&k, &p); err != nil {
+			return nil, fmt.Errorf("list ports: %w", err)
+		}
+		out[k] = append(out[k], p)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) queryInts(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int, error) {
+	rows, err := tx.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,52 @@
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+)
+
+// EnvPostgresDSN names the PostgreSQL server tests may create databases on.
+const EnvPostgresDSN = "CHAINDOCK_TEST_POSTGRES_DSN"
+
+// PostgresDSN creates a fresh database on the test server and returns its
+// DSN; the database is dropped when the test ends. Without a server the
+// test is skipped with a message that says how to get one.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv(EnvPostgresDSN)
+	if admin == "" {
+		t.Skip(EnvPostgresDSN + " is not set: run the tests with `make test`, which starts a PostgreSQL server (scripts/with-postgres.sh)")
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "chaindock_test_" + hex.EncodeToString(b)
+	if _, err := db.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_, _ = db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
