@@ -36,6 +36,8 @@ type Options struct {
 	Registries apis.Registries
 	// Validate runs the chain driver's own checks.
 	Validate func(spec *apis.NetworkSpec) apis.ErrorList
+	// Keys rotates the key-encryption key; nil disables the endpoints.
+	Keys KeyRotator
 	// Runtimes serve node logs.
 	Runtimes map[string]runtime.Runtime
 	Metrics  *metrics.Metrics
@@ -80,6 +82,8 @@ func New(opts Options) *API {
 			r.Get("/networks/{name}/nodes/{node}/logs", a.nodeLogs)
 			r.Get("/networks/{name}/events", a.networkEvents)
 			r.Get("/events", a.listEvents)
+			r.Get("/admin/keys", a.listKeys)
+			r.Post("/admin/keys/rotate", a.rotateKey)
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

@@ -49,6 +49,7 @@ func NewRoot() *cobra.Command {
 		newGetCmd(g),
 		newDeleteCmd(g),
 		newLogsCmd(g),
+		newKeysCmd(g),
 		newVersionCmd(),
 		newShimCmd(),
 	)

@@ -25,6 +25,7 @@ import (
 	"github.com/chaindock/chaindock/internal/metrics"
 	_ "github.com/chaindock/chaindock/internal/plugins" // every chain driver and runtime
 	"github.com/chaindock/chaindock/internal/runtime"
+	"github.com/chaindock/chaindock/internal/secrets"
 	"github.com/chaindock/chaindock/internal/store"
 	"github.com/chaindock/chaindock/internal/store/postgres"
 	"github.com/chaindock/chaindock/internal/store/sqlite"
@@ -34,6 +35,7 @@ import (
 const (
 	TokenFile   = "admin.token"
 	AddressFile = "server.addr"
+	KeyringFile = "keyring.json"
 	lockFile    = "server.lock"
 	dbFile      = "chaindock.db"
 )
@@ -75,11 +77,25 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	raw, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer raw.Close()
+	keys, err := secrets.Load(filepath.Join(cfg.DataDir, KeyringFile))
+	if err != nil {
+		return err
+	}
+	st := &secrets.SealedStore{Store: raw, Keys: keys}
+	// Finish a rotation a crash interrupted, and seal anything older.
+	if n, err := st.Reencrypt(ctx); err != nil {
+		return fmt.Errorf("reseal stored secrets: %w", err)
+	} else if n > 0 {
+		log.Info("resealed stored secrets with the primary key", "count", n, "key", keys.Primary())
+	}
+	if err := keys.Retire(); err != nil {
+		return err
+	}
 
 	runtimes := map[string]runtime.Runtime{}
 	for _, name := range runtime.Names() {
@@ -96,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Ports: cfg.Ports, ProbeInterval: cfg.ProbeInterval,
 	})
 	handler := api.New(api.Options{
-		Store: st, Token: token, Enqueue: ctrl.Enqueue, Runtimes: runtimes, Metrics: m, Log: log,
+		Store: st, Keys: st, Token: token, Enqueue: ctrl.Enqueue, Runtimes: runtimes, Metrics: m, Log: log,
 		Registries: apis.Registries{Chains: chain.Names(), Runtimes: runtime.Names()},
 		Validate: func(spec *apis.NetworkSpec) apis.ErrorList {
 			d, err := chain.Get(spec.Chain)

@@ -43,6 +43,11 @@ type PortRange struct {
 	Low, High int
 }
 
+// BlobRef names one artifact.
+type BlobRef struct {
+	OwnerUID, Key string
+}
+
 // EventFilter selects events; zero fields match everything.
 type EventFilter struct {
 	Kind    string
@@ -79,6 +84,12 @@ type Store interface {
 	PutBlob(ctx context.Context, ownerUID, key string, data []byte) error
 	// GetBlob returns an artifact or ErrNotFound.
 	GetBlob(ctx context.Context, ownerUID, key string) ([]byte, error)
+
+	// ListBlobs names every stored artifact.
+	ListBlobs(ctx context.Context) ([]BlobRef, error)
+	// ReplaceBlob swaps an artifact's content only if it still is old; it
+	// reports whether it did. For re-encryption beside concurrent writers.
+	ReplaceBlob(ctx context.Context, ownerUID, key string, old, new []byte) (bool, error)
 
 	// AllocatePorts returns n ports for ownerUID/key from r. It is
 	// idempotent: asked again for the same owner and key it returns the

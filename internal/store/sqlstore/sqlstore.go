@@ -296,6 +296,34 @@ func (s *Store) GetBlob(ctx context.Context, ownerUID, key string) ([]byte, erro
 	return data, nil
 }
 
+// ListBlobs implements store.Store.
+func (s *Store) ListBlobs(ctx context.Context) ([]store.BlobRef, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT owner_uid, key FROM blobs ORDER BY owner_uid, key`)
+	if err != nil {
+		return nil, fmt.Errorf("list blobs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.BlobRef
+	for rows.Next() {
+		var b store.BlobRef
+		if err := rows.Scan(&b.OwnerUID, &b.Key); err != nil {
+			return nil, fmt.Errorf("list blobs: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// ReplaceBlob implements store.Store.
+func (s *Store) ReplaceBlob(ctx context.Context, ownerUID, key string, old, new []byte) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE blobs SET data = ? WHERE owner_uid = ? AND key = ? AND data = ?`), new, ownerUID, key, old)
+	if err != nil {
+		return false, fmt.Errorf("replace blob %s: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // AllocatePorts implements store.Store.
 func (s *Store) AllocatePorts(ctx context.Context, ownerUID, key string, n int, r store.PortRange, usable func(int) bool) ([]int, error) {
 	tx, err := s.db.BeginTx(ctx, nil)

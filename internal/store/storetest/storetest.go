@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("DeleteTakesOwnedData", func(t *testing.T) { testDelete(t, open(t)) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
 	t.Run("Ports", func(t *testing.T) { testPorts(t, open(t)) })
+	t.Run("Blobs", func(t *testing.T) { testBlobs(t, open(t)) })
 }
 
 func obj(name string) *store.Object {
@@ -250,5 +251,39 @@ func testPorts(t *testing.T, s store.Store) {
 	}
 	if fmt.Sprint(held["n0"]) != fmt.Sprint(a) {
 		t.Fatalf("Ports: %v, want %v", held, a)
+	}
+}
+
+func testBlobs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.PutBlob(ctx, "u1", "plan", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBlob(ctx, "u1", "plan", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBlob(ctx, "u2", "plan", []byte{0, 1, 2, 255}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.GetBlob(ctx, "u1", "plan"); err != nil || string(b) != "two" {
+		t.Fatalf("get after overwrite: %q %v", b, err)
+	}
+	if b, err := s.GetBlob(ctx, "u2", "plan"); err != nil || fmt.Sprint(b) != "[0 1 2 255]" {
+		t.Fatalf("binary blob: %v %v", b, err)
+	}
+	refs, err := s.ListBlobs(ctx)
+	if err != nil || fmt.Sprint(refs) != "[{u1 plan} {u2 plan}]" {
+		t.Fatalf("list blobs: %v %v", refs, err)
+	}
+	ok, err := s.ReplaceBlob(ctx, "u1", "plan", []byte("one"), []byte("three"))
+	if err != nil || ok {
+		t.Fatalf("replace with a stale old value: %v %v", ok, err)
+	}
+	ok, err = s.ReplaceBlob(ctx, "u1", "plan", []byte("two"), []byte("three"))
+	if err != nil || !ok {
+		t.Fatalf("replace: %v %v", ok, err)
+	}
+	if b, _ := s.GetBlob(ctx, "u1", "plan"); string(b) != "three" {
+		t.Fatalf("after replace: %q", b)
 	}
 }
