@@ -38,10 +38,17 @@ test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, en
 bench: build ## Measure deploy, heal, server restart and memory; prints JSON lines
 	CHAINDOCK_BIN_DIR=$(BIN) $(GO) run ./tests/bench
 
+GOLANGCI_LINT_VERSION := v2.6.2
+
 .PHONY: lint
-lint: ## gofmt and go vet
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+lint: $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION) ## golangci-lint (the checked-in .golangci.yml) and go vet
+	$(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION) run ./...
 	$(GO) vet ./...
+
+$(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BIN)/golangci-lint $@
 
 .PHONY: clean
 clean: ## Remove build outputs

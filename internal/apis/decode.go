@@ -3,6 +3,7 @@ package apis
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -62,8 +63,8 @@ func DecodeAndValidate(data []byte, reg Registries, extra func(*NetworkSpec) Err
 		return nil, err
 	}
 	var errs ErrorList
-	if err != nil {
-		errs = err.(ErrorList)
+	if err != nil && !errors.As(err, &errs) {
+		return nil, err
 	}
 	errs = append(errs, ValidateNetwork(n, reg)...)
 	if extra != nil {

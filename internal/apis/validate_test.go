@@ -1,6 +1,7 @@
 package apis
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,7 +32,11 @@ func TestFixtures(t *testing.T) {
 			}
 			var got []string
 			if _, err := DecodeAndValidate(data, testRegistries, nil); err != nil {
-				for _, e := range err.(ErrorList) {
+				var list ErrorList
+				if !errors.As(err, &list) {
+					t.Fatalf("want an ErrorList, got %T %v", err, err)
+				}
+				for _, e := range list {
 					got = append(got, e.Error())
 				}
 			}
@@ -96,7 +101,8 @@ func FuzzDecodeNetwork(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, err := DecodeNetwork(data)
 		if err != nil {
-			if _, ok := err.(ErrorList); !ok {
+			var list ErrorList
+			if !errors.As(err, &list) {
 				t.Fatalf("decode returned %T, want ErrorList", err)
 			}
 			return

@@ -9,7 +9,7 @@ import (
 // returns how many it resealed. A blob a concurrent writer changes in the
 // meantime is left to that writer, who sealed it with the primary key.
 func (s *SealedStore) Reencrypt(ctx context.Context) (int, error) {
-	refs, err := s.Store.ListBlobs(ctx)
+	refs, err := s.ListBlobs(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -34,7 +34,7 @@ func (s *SealedStore) Reencrypt(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		ok, err := s.Store.ReplaceBlob(ctx, ref.OwnerUID, ref.Key, sealed, resealed)
+		ok, err := s.ReplaceBlob(ctx, ref.OwnerUID, ref.Key, sealed, resealed)
 		if err != nil {
 			return n, err
 		}

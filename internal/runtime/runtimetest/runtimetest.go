@@ -30,6 +30,7 @@ type Harness interface {
 
 // Run runs the suite.
 func Run(t *testing.T, h Harness) {
+	t.Helper()
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, h) })
 	t.Run("StartIsIdempotent", func(t *testing.T) { testIdempotent(t, h) })
 	t.Run("ChangedSpecRestarts", func(t *testing.T) { testChangedSpec(t, h) })
@@ -49,6 +50,7 @@ func WaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 func cleanup(t *testing.T, rt runtime.Runtime, id string) {
+	t.Helper()
 	t.Cleanup(func() { _ = rt.Remove(context.WithoutCancel(t.Context()), id) })
 }
 

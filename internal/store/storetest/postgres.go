@@ -18,24 +18,24 @@ const EnvPostgresDSN = "CHAINDOCK_TEST_POSTGRES_DSN"
 // PostgresDSN creates a fresh database on the test server and returns its
 // DSN; the database is dropped when the test ends. Without a server the
 // test is skipped with a message that says how to get one.
-func PostgresDSN(t testing.TB) string {
-	t.Helper()
+func PostgresDSN(tb testing.TB) string {
+	tb.Helper()
 	admin := os.Getenv(EnvPostgresDSN)
 	if admin == "" {
-		t.Skip(EnvPostgresDSN + " is not set: run the tests with `make test`, which starts a PostgreSQL server (scripts/with-postgres.sh)")
+		tb.Skip(EnvPostgresDSN + " is not set: run the tests with `make test`, which starts a PostgreSQL server (scripts/with-postgres.sh)")
 	}
 	db, err := sql.Open("pgx", admin)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer db.Close()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "chaindock_test_" + hex.EncodeToString(b)
-	if _, err := db.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
+	if _, err := db.ExecContext(tb.Context(), "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("create test database: %v", err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		db, err := sql.Open("pgx", admin)
 		if err != nil {
 			return
@@ -45,7 +45,7 @@ func PostgresDSN(t testing.TB) string {
 	})
 	u, err := url.Parse(admin)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	u.Path = "/" + name
 	return u.String()

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 // Run runs the suite against stores made by open, one fresh store per test.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Helper()
 	t.Run("CreateGetList", func(t *testing.T) { testCreateGetList(t, open(t)) })
 	t.Run("CreateConflict", func(t *testing.T) { testCreateConflict(t, open(t)) })
 	t.Run("OptimisticConcurrency", func(t *testing.T) { testOptimistic(t, open(t)) })
@@ -268,7 +270,7 @@ func testBlobs(t *testing.T, s store.Store) {
 	if b, err := s.GetBlob(ctx, "u1", "plan"); err != nil || string(b) != "two" {
 		t.Fatalf("get after overwrite: %q %v", b, err)
 	}
-	if b, err := s.GetBlob(ctx, "u2", "plan"); err != nil || fmt.Sprint(b) != "[0 1 2 255]" {
+	if b, err := s.GetBlob(ctx, "u2", "plan"); err != nil || !bytes.Equal(b, []byte{0, 1, 2, 255}) {
 		t.Fatalf("binary blob: %v %v", b, err)
 	}
 	refs, err := s.ListBlobs(ctx)
