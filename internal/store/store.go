@@ -99,5 +99,7 @@ type Store interface {
 	// Ports returns every port held by ownerUID, by key.
 	Ports(ctx context.Context, ownerUID string) (map[string][]int, error)
 
+	Tenancy
+
 	Close() error
 }

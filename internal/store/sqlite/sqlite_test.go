@@ -14,6 +14,7 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/store"
+	"github.com/chaindock/chaindock/internal/store/sqlstore"
 	"github.com/chaindock/chaindock/internal/store/storetest"
 )
 
@@ -29,6 +30,19 @@ func open(t *testing.T) store.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, open)
+	storetest.RunTenancy(t, open)
+}
+
+func TestAuditIsAppendOnly(t *testing.T) {
+	s := open(t).(*sqlstore.Store)
+	if err := s.AppendAudit(t.Context(), store.AuditEntry{Actor: "a", Action: "x", Resource: "r", Result: "allowed", Status: 200, Source: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"UPDATE audit SET actor = 'forged'", "DELETE FROM audit"} {
+		if _, err := s.DB().ExecContext(t.Context(), q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want an append-only error", q, err)
+		}
+	}
 }
 
 func TestReopenKeepsDataAndSkipsAppliedMigrations(t *testing.T) {
