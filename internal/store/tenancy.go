@@ -36,19 +36,22 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
-// APIKey is an application's access key; its secret is kept sealed.
+// APIKey is an application's access key. Its secret is a sealed blob owned
+// by APIKeyBlobOwner(ID), so that key rotation reseals it with the rest.
 type APIKey struct {
-	ID           string
-	Org          string
-	SecretSealed []byte
-	Description  string
-	Networks     []string
-	Actions      []string
-	CreatedBy    string
-	CreatedAt    time.Time
-	ExpiresAt    time.Time // zero: never
-	RevokedAt    time.Time // zero: not revoked
+	ID          string
+	Org         string
+	Description string
+	Networks    []string
+	Actions     []string
+	CreatedBy   string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // zero: never
+	RevokedAt   time.Time // zero: not revoked
 }
+
+// APIKeyBlobOwner is the blob owner under which a key's secret is kept.
+func APIKeyBlobOwner(id string) string { return "apikey/" + id }
 
 // AuditEntry is one line of the append-only audit log.
 type AuditEntry struct {

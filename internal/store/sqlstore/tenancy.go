@@ -211,8 +211,8 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 func (s *Store) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 	nets, _ := json.Marshal(nonNil(k.Networks))
 	acts, _ := json.Marshal(nonNil(k.Actions))
-	return s.insert(ctx, "API key "+k.ID, `INSERT INTO api_keys (id, org, secret_sealed, description, networks, actions, created_by, created_at, expires_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`, k.ID, k.Org, k.SecretSealed, k.Description, string(nets), string(acts), k.CreatedBy, unix(k.CreatedAt), unix(k.ExpiresAt))
+	return s.insert(ctx, "API key "+k.ID, `INSERT INTO api_keys (id, org, description, networks, actions, created_by, created_at, expires_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`, k.ID, k.Org, k.Description, string(nets), string(acts), k.CreatedBy, unix(k.CreatedAt), unix(k.ExpiresAt))
 }
 
 func nonNil(v []string) []string {
@@ -222,13 +222,13 @@ func nonNil(v []string) []string {
 	return v
 }
 
-const apiKeyColumns = `id, org, secret_sealed, description, networks, actions, created_by, created_at, expires_at, revoked_at`
+const apiKeyColumns = `id, org, description, networks, actions, created_by, created_at, expires_at, revoked_at`
 
 func scanAPIKey(row interface{ Scan(...any) error }) (store.APIKey, error) {
 	var k store.APIKey
 	var nets, acts string
 	var created, expires, revoked int64
-	if err := row.Scan(&k.ID, &k.Org, &k.SecretSealed, &k.Description, &nets, &acts, &k.CreatedBy, &created, &expires, &revoked); err != nil {
+	if err := row.Scan(&k.ID, &k.Org, &k.Description, &nets, &acts, &k.CreatedBy, &created, &expires, &revoked); err != nil {
 		return k, err
 	}
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt = fromUnix(created), fromUnix(expires), fromUnix(revoked)

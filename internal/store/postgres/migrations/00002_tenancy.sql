@@ -30,7 +30,6 @@ CREATE TABLE sessions (
 CREATE TABLE api_keys (
     id            TEXT   PRIMARY KEY,
     org           TEXT   NOT NULL REFERENCES organizations (name) ON DELETE CASCADE,
-    secret_sealed BYTEA   NOT NULL,
     description   TEXT   NOT NULL DEFAULT '',
     networks      TEXT   NOT NULL DEFAULT '[]',
     actions       TEXT   NOT NULL DEFAULT '[]',
