@@ -1,17 +1,20 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/auth"
 	"github.com/chaindock/chaindock/internal/runtime"
 	"github.com/chaindock/chaindock/internal/store"
 )
@@ -48,18 +51,64 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func (a *API) getStored(w http.ResponseWriter, r *http.Request) (*apis.Network, bool) {
-	o, err := a.opts.Store.Get(r.Context(), apis.KindNetwork, chi.URLParam(r, "name"))
+// getStored loads the network in the path. A network the caller may not
+// read answers 404, as a missing one does, so names do not leak.
+func (a *API) getStored(w http.ResponseWriter, r *http.Request) (*apis.Network, auth.Scope, bool) {
+	name := chi.URLParam(r, "name")
+	o, err := a.opts.Store.Get(r.Context(), apis.KindNetwork, name)
 	if err != nil {
 		a.storeError(w, r, err)
-		return nil, false
+		return nil, auth.Scope{}, false
 	}
 	n, err := store.ObjectToNetwork(o)
 	if err != nil {
 		a.storeError(w, r, err)
-		return nil, false
+		return nil, auth.Scope{}, false
 	}
-	return n, true
+	scope, err := a.networkScope(r.Context(), n)
+	if err != nil {
+		a.storeError(w, r, err)
+		return nil, auth.Scope{}, false
+	}
+	setAuditOrg(r, n.Metadata.Owner)
+	if !auth.Sees(principalFrom(r.Context()), auth.NetworkRead, scope) {
+		writeProblem(w, r, Problem{Type: ProblemNotFound, Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %q: %v", apis.KindNetwork, name, store.ErrNotFound)})
+		return nil, auth.Scope{}, false
+	}
+	return n, scope, true
+}
+
+// networkScope says who owns a network and who shares it.
+func (a *API) networkScope(ctx context.Context, n *apis.Network) (auth.Scope, error) {
+	scope := auth.Scope{Org: n.Metadata.Owner, Network: n.Metadata.Name}
+	if n.Spec.Consortium != "" {
+		c, err := a.opts.Store.GetConsortium(ctx, n.Spec.Consortium)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return scope, err
+		}
+		scope.Members = c.Members
+	}
+	return scope, nil
+}
+
+// nodeOrg is the organization that runs a node.
+func nodeOrg(n *apis.Network, node *apis.NodeStatus) string {
+	if node.Organization != "" {
+		return node.Organization
+	}
+	return n.Metadata.Owner
+}
+
+// redact hides, from members of a shared network, where the nodes of other
+// organizations run; each sees the network's public status and its own nodes.
+func redact(p *auth.Principal, n *apis.Network) {
+	for i := range n.Status.Nodes {
+		node := &n.Status.Nodes[i]
+		if auth.Sees(p, auth.NodeRead, auth.Scope{Org: nodeOrg(n, node), Network: n.Metadata.Name}) {
+			continue
+		}
+		node.PID, node.Endpoints = 0, nil
+	}
 }
 
 func (a *API) listNetworks(w http.ResponseWriter, r *http.Request) {
@@ -68,6 +117,7 @@ func (a *API) listNetworks(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, err)
 		return
 	}
+	p := principalFrom(r.Context())
 	list := NetworkList{Items: []*apis.Network{}}
 	for _, o := range objs {
 		n, err := store.ObjectToNetwork(o)
@@ -75,13 +125,22 @@ func (a *API) listNetworks(w http.ResponseWriter, r *http.Request) {
 			a.storeError(w, r, err)
 			return
 		}
-		list.Items = append(list.Items, n)
+		scope, err := a.networkScope(r.Context(), n)
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		if auth.Sees(p, auth.NetworkRead, scope) {
+			redact(p, n)
+			list.Items = append(list.Items, n)
+		}
 	}
 	writeJSON(w, http.StatusOK, list)
 }
 
 func (a *API) getNetwork(w http.ResponseWriter, r *http.Request) {
-	if n, ok := a.getStored(w, r); ok {
+	if n, _, ok := a.getStored(w, r); ok {
+		redact(principalFrom(r.Context()), n)
 		writeJSON(w, http.StatusOK, n)
 	}
 }
@@ -118,6 +177,9 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusUnprocessableEntity, Detail: "the network spec is not valid", Errors: list})
 		return
 	}
+	if !a.checkOwnership(w, r, n) {
+		return
+	}
 	apis.SetDefaults(n)
 	// What the server owns is never taken from the client.
 	n.Metadata.UID, n.Metadata.ResourceVersion, n.Metadata.Generation = "", "", 0
@@ -145,6 +207,60 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// checkOwnership settles which organization owns a new network and that
+// the caller may create networks for it, and that a consortium network's
+// organizations are all members of its consortium.
+func (a *API) checkOwnership(w http.ResponseWriter, r *http.Request, n *apis.Network) bool {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	owner := n.Metadata.Owner
+	if owner == "" {
+		switch orgs := p.Orgs(); {
+		case p.Key != nil:
+			owner = p.Key.Org
+		case len(orgs) == 1:
+			owner = orgs[0]
+		case !p.PlatformAdmin:
+			invalid(w, r, apis.ErrorList{{Field: "metadata.owner", Detail: fmt.Sprintf("is required: name the organization that owns the network (one of %v)", orgs)}})
+			return false
+		}
+		n.Metadata.Owner = owner
+	}
+	setAuditOrg(r, owner)
+	var errs apis.ErrorList
+	if owner != "" {
+		if _, err := a.opts.Store.GetOrganization(ctx, owner); err != nil {
+			if !auth.Sees(p, auth.OrgRead, auth.Scope{Org: owner}) {
+				return a.allow(w, r, auth.NetworkWrite, auth.Scope{Org: owner, Network: n.Metadata.Name})
+			}
+			errs.Add("metadata.owner", "no organization %q", owner)
+		}
+	}
+	if !a.allow(w, r, auth.NetworkWrite, auth.Scope{Org: owner, Network: n.Metadata.Name}) {
+		return false
+	}
+	if c := n.Spec.Consortium; c != "" {
+		cons, err := a.opts.Store.GetConsortium(ctx, c)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			errs.Add("spec.consortium", "no consortium %q", c)
+		case err != nil:
+			a.storeError(w, r, err)
+			return false
+		default:
+			if !slices.Contains(cons.Members, owner) {
+				errs.Add("metadata.owner", "%q is not a member of consortium %s", owner, c)
+			}
+			for i, o := range n.Spec.Organizations {
+				if !slices.Contains(cons.Members, o.Name) {
+					errs.Add(apis.Path(apis.Index("spec.organizations", i), "name"), "%q is not a member of consortium %s (members: %v)", o.Name, c, cons.Members)
+				}
+			}
+		}
+	}
+	return !invalid(w, r, errs)
+}
+
 func (a *API) enqueue(name string) {
 	if a.opts.Enqueue != nil {
 		a.opts.Enqueue(name)
@@ -154,8 +270,8 @@ func (a *API) enqueue(name string) {
 func (a *API) deleteNetwork(w http.ResponseWriter, r *http.Request) {
 	// Retry on conflict: the controller writes status concurrently.
 	for range 10 {
-		n, ok := a.getStored(w, r)
-		if !ok {
+		n, scope, ok := a.getStored(w, r)
+		if !ok || !a.allow(w, r, auth.NetworkWrite, auth.Scope{Org: scope.Org, Network: scope.Network}) {
 			return
 		}
 		if n.Metadata.DeletionTimestamp != nil {
@@ -192,10 +308,11 @@ func (a *API) deleteNetwork(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listNodes(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.getStored(w, r)
+	n, _, ok := a.getStored(w, r)
 	if !ok {
 		return
 	}
+	redact(principalFrom(r.Context()), n)
 	list := NodeList{Items: n.Status.Nodes}
 	if list.Items == nil {
 		list.Items = []apis.NodeStatus{}
@@ -204,10 +321,11 @@ func (a *API) listNodes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) findNode(w http.ResponseWriter, r *http.Request) (*apis.Network, *apis.NodeStatus, bool) {
-	n, ok := a.getStored(w, r)
+	n, _, ok := a.getStored(w, r)
 	if !ok {
 		return nil, nil, false
 	}
+	redact(principalFrom(r.Context()), n)
 	name := chi.URLParam(r, "node")
 	for i := range n.Status.Nodes {
 		if n.Status.Nodes[i].Name == name {
@@ -269,6 +387,9 @@ func (a *API) nodeLogs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !a.allow(w, r, auth.NodeRead, auth.Scope{Org: nodeOrg(n, node), Network: n.Metadata.Name}) {
+		return
+	}
 	lr, isReader := a.opts.Runtimes[n.Spec.Runtime].(runtime.LogReader)
 	if !isReader {
 		writeProblem(w, r, Problem{Type: ProblemNotAcceptable, Status: http.StatusNotImplemented, Detail: "runtime " + n.Spec.Runtime + " keeps no logs"})
@@ -305,7 +426,7 @@ func (fw *flushWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (a *API) events(w http.ResponseWriter, r *http.Request, f store.EventFilter) {
+func (a *API) events(w http.ResponseWriter, r *http.Request, f store.EventFilter, keep func(apis.Event) bool) {
 	after, ok := intParam(w, r, "after", 0, 0, 1<<62)
 	if !ok {
 		return
@@ -315,29 +436,60 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, f store.EventFilter
 		return
 	}
 	f.AfterID, f.Limit = after, int(limit)
-	events, err := a.opts.Store.Events(r.Context(), f)
-	if err != nil {
-		a.storeError(w, r, err)
-		return
-	}
-	list := EventList{Items: events, Next: after}
-	if list.Items == nil {
-		list.Items = []apis.Event{}
-	}
-	if len(events) > 0 {
-		list.Next = events[len(events)-1].ID
+	list := EventList{Items: []apis.Event{}, Next: after}
+	// Filtered pages are refilled until they are full or the log ends.
+	for len(list.Items) < int(limit) {
+		events, err := a.opts.Store.Events(r.Context(), f)
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		for _, e := range events {
+			if len(list.Items) == int(limit) {
+				break
+			}
+			list.Next = e.ID
+			if keep == nil || keep(e) {
+				list.Items = append(list.Items, e)
+			}
+		}
+		if len(events) < f.Limit {
+			break
+		}
+		f.AfterID = list.Next
 	}
 	writeJSON(w, http.StatusOK, list)
 }
 
 func (a *API) networkEvents(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.getStored(w, r)
+	n, _, ok := a.getStored(w, r)
 	if !ok {
 		return
 	}
-	a.events(w, r, store.EventFilter{Kind: apis.KindNetwork, UID: n.Metadata.UID})
+	a.events(w, r, store.EventFilter{Kind: apis.KindNetwork, UID: n.Metadata.UID}, nil)
 }
 
+// listEvents lists the events of every network the caller may read.
 func (a *API) listEvents(w http.ResponseWriter, r *http.Request) {
-	a.events(w, r, store.EventFilter{})
+	p := principalFrom(r.Context())
+	if p.PlatformAdmin {
+		a.events(w, r, store.EventFilter{}, nil)
+		return
+	}
+	objs, err := a.opts.Store.List(r.Context(), apis.KindNetwork)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	visible := map[string]bool{}
+	for _, o := range objs {
+		n, err := store.ObjectToNetwork(o)
+		if err != nil {
+			continue
+		}
+		if scope, err := a.networkScope(r.Context(), n); err == nil && auth.Sees(p, auth.NetworkRead, scope) {
+			visible[n.Metadata.UID] = true
+		}
+	}
+	a.events(w, r, store.EventFilter{}, func(e apis.Event) bool { return visible[e.UID] })
 }

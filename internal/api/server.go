@@ -1,12 +1,10 @@
 package api
 
 import (
-	"crypto/subtle"
 	_ "embed"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -14,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/auth"
 	"github.com/chaindock/chaindock/internal/metrics"
 	"github.com/chaindock/chaindock/internal/runtime"
 	"github.com/chaindock/chaindock/internal/store"
@@ -42,12 +41,18 @@ type Options struct {
 	Runtimes map[string]runtime.Runtime
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
+	// RateLimit is the requests per second each caller may make (with a
+	// burst of RateBurst); zero disables the limit.
+	RateLimit float64
+	RateBurst int
 }
 
 // API is the HTTP handler.
 type API struct {
-	opts   Options
-	router chi.Router
+	opts         Options
+	router       chi.Router
+	limiter      *limiter
+	loginLimiter *limiter
 }
 
 // New builds the handler.
@@ -58,7 +63,10 @@ func New(opts Options) *API {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
 	}
-	a := &API{opts: opts}
+	if opts.RateBurst == 0 {
+		opts.RateBurst = max(1, int(2*opts.RateLimit))
+	}
+	a := &API{opts: opts, limiter: newLimiter(opts.RateLimit, opts.RateBurst), loginLimiter: newLimiter(2, 10)}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, a.logRequests, middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -66,24 +74,49 @@ func New(opts Options) *API {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	r.Group(func(r chi.Router) {
-		r.Use(a.authenticate)
-		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(opts.Metrics.Registry, promhttp.HandlerOpts{}))
-		r.Route("/api/v1", func(r chi.Router) {
-			r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = w.Write(openAPI)
+		r.Use(a.audit)
+		r.Post("/api/v1/login", a.login)
+		r.Group(func(r chi.Router) {
+			r.Use(a.authenticate)
+			r.Method(http.MethodGet, "/metrics", a.platformOnly(promhttp.HandlerFor(opts.Metrics.Registry, promhttp.HandlerOpts{})))
+			r.Route("/api/v1", func(r chi.Router) {
+				r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write(openAPI)
+				})
+				r.Get("/whoami", a.whoami)
+				r.Post("/logout", a.logout)
+				r.Get("/networks", a.listNetworks)
+				r.Post("/networks", a.createNetwork)
+				r.Get("/networks/{name}", a.getNetwork)
+				r.Delete("/networks/{name}", a.deleteNetwork)
+				r.Get("/networks/{name}/nodes", a.listNodes)
+				r.Get("/networks/{name}/nodes/{node}", a.getNode)
+				r.Get("/networks/{name}/nodes/{node}/logs", a.nodeLogs)
+				r.Get("/networks/{name}/events", a.networkEvents)
+				r.Get("/events", a.listEvents)
+				r.Get("/users", a.listUsers)
+				r.Post("/users", a.createUser)
+				r.Get("/organizations", a.listOrgs)
+				r.Post("/organizations", a.createOrg)
+				r.Get("/organizations/{org}/members", a.listMembers)
+				r.Put("/organizations/{org}/members/{user}", a.putMember)
+				r.Delete("/organizations/{org}/members/{user}", a.deleteMember)
+				r.Get("/organizations/{org}/apikeys", a.listAPIKeys)
+				r.Post("/organizations/{org}/apikeys", a.createAPIKey)
+				r.Delete("/organizations/{org}/apikeys/{id}", a.revokeAPIKey)
+				r.Get("/consortia", a.listConsortia)
+				r.Post("/consortia", a.createConsortium)
+				r.Get("/consortia/{consortium}", a.getConsortium)
+				r.Post("/consortia/{consortium}/invitations", a.invite)
+				r.Delete("/consortia/{consortium}/members/{org}", a.removeConsortiumMember)
+				r.Get("/invitations", a.listInvitations)
+				r.Post("/invitations/{id}/accept", a.decideInvitation(store.InvitationAccepted))
+				r.Post("/invitations/{id}/decline", a.decideInvitation(store.InvitationDeclined))
+				r.Get("/audit", a.listAudit)
+				r.Get("/admin/keys", a.platformOnly(http.HandlerFunc(a.listKeys)).ServeHTTP)
+				r.Post("/admin/keys/rotate", a.platformOnly(http.HandlerFunc(a.rotateKey)).ServeHTTP)
 			})
-			r.Get("/networks", a.listNetworks)
-			r.Post("/networks", a.createNetwork)
-			r.Get("/networks/{name}", a.getNetwork)
-			r.Delete("/networks/{name}", a.deleteNetwork)
-			r.Get("/networks/{name}/nodes", a.listNodes)
-			r.Get("/networks/{name}/nodes/{node}", a.getNode)
-			r.Get("/networks/{name}/nodes/{node}/logs", a.nodeLogs)
-			r.Get("/networks/{name}/events", a.networkEvents)
-			r.Get("/events", a.listEvents)
-			r.Get("/admin/keys", a.listKeys)
-			r.Post("/admin/keys/rotate", a.rotateKey)
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -109,21 +142,11 @@ func (a *API) Routes() []string {
 	return out
 }
 
-func (a *API) authenticate(next http.Handler) http.Handler {
+func (a *API) platformOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(a.opts.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="chaindock"`)
-			detail := "this endpoint needs an Authorization: Bearer token (the admin token is in DATA_DIR/admin.token)"
-			if ok {
-				detail = "the bearer token is not valid"
-			}
-			a.opts.Log.Warn("refused unauthenticated request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-			writeProblem(w, r, Problem{Type: ProblemUnauthorized, Status: http.StatusUnauthorized, Detail: detail})
-			return
+		if a.allow(w, r, auth.PlatformManage, auth.Scope{}) {
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
 }
 

@@ -47,6 +47,9 @@ type NetworkSpec struct {
 	// Organizations splits the nodes between member organizations of a
 	// consortium; each organization runs its own validators and full nodes.
 	Organizations []OrganizationNodes `json:"organizations,omitempty"`
+	// Consortium names the consortium whose members share the network;
+	// every organization in Organizations must be a member.
+	Consortium string `json:"consortium,omitempty"`
 	// Consensus tunes block production.
 	Consensus Consensus `json:"consensus,omitempty"`
 	// Resources are the default resources of every node.

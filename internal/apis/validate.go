@@ -108,6 +108,12 @@ func validateSpec(s *NetworkSpec, reg Registries, errs *ErrorList) {
 		validateCount(s.Validators, 1, MaxValidators, "spec.validators", errs)
 		validateCount(s.FullNodes, 0, MaxFullNodes, "spec.fullNodes", errs)
 	}
+	if s.Consortium != "" {
+		validateName(s.Consortium, "spec.consortium", errs)
+		if len(s.Organizations) == 0 {
+			errs.Add("spec.organizations", "is required for a consortium network: list the nodes each member organization runs")
+		}
+	}
 	validateTimeout(s.Consensus.TimeoutCommit, "spec.consensus.timeoutCommit", errs)
 	validateTimeout(s.Consensus.TimeoutPropose, "spec.consensus.timeoutPropose", errs)
 	validateResources(s.Resources, "spec.resources", errs)

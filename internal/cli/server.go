@@ -24,6 +24,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		binDirs       []string
 		portRange     string
 		probeInterval time.Duration
+		rateLimit     float64
 		logLevel      string
 		logFormat     string
 	)
@@ -67,7 +68,7 @@ next server started on the same data directory re-adopts them.`,
 			defer stop()
 			return server.Run(ctx, server.Config{
 				DataDir: dataDir, Listen: listen, StoreDSN: storeDSN, BinDirs: binDirs, Ports: ports,
-				ProbeInterval: probeInterval, Log: slog.New(h),
+				ProbeInterval: probeInterval, RateLimit: rateLimit, Log: slog.New(h),
 			})
 		},
 	}
@@ -77,6 +78,7 @@ next server started on the same data directory re-adopts them.`,
 	f.StringSliceVar(&binDirs, "bin-dir", nil, "directories searched for node programs before PATH (default: the directory of this binary)")
 	f.StringVar(&portRange, "port-range", "30000-39999", "host ports handed to nodes")
 	f.DurationVar(&probeInterval, "probe-interval", 2*time.Second, "how often running nodes are probed")
+	f.Float64Var(&rateLimit, "rate-limit", 100, "API requests per second each caller (user, API key or token) may make, with bursts of twice that; 0 for no limit")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -53,7 +53,9 @@ type Config struct {
 	BinDirs       []string
 	Ports         store.PortRange
 	ProbeInterval time.Duration
-	Log           *slog.Logger
+	// RateLimit is the API requests per second each caller may make.
+	RateLimit float64
+	Log       *slog.Logger
 	// Ready, if set, is called with the API's address once it listens.
 	Ready func(addr string)
 }
@@ -112,7 +114,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Ports: cfg.Ports, ProbeInterval: cfg.ProbeInterval,
 	})
 	handler := api.New(api.Options{
-		Store: st, Keys: st, Token: token, Enqueue: ctrl.Enqueue, Runtimes: runtimes, Metrics: m, Log: log,
+		Store: st, Keys: st, Token: token, Enqueue: ctrl.Enqueue, Runtimes: runtimes, Metrics: m, Log: log, RateLimit: cfg.RateLimit,
 		Registries: apis.Registries{Chains: chain.Names(), Runtimes: runtime.Names()},
 		Validate: func(spec *apis.NetworkSpec) apis.ErrorList {
 			d, err := chain.Get(spec.Chain)

@@ -45,13 +45,29 @@ func TestSignVerify(t *testing.T) {
 		t.Fatalf("verify with the query reordered: %v", err)
 	}
 	for name, check := range map[string]func() error{
-		"tampered body":   func() error { return Verify([]byte("secret"), c, "POST", "/api/v1/networks", "dry=true&x=a%20b", []byte("other")) },
-		"wrong secret":    func() error { return Verify([]byte("guess"), c, "POST", "/api/v1/networks", "dry=true&x=a%20b", body) },
-		"other path":      func() error { return Verify([]byte("secret"), c, "POST", "/api/v1/networks/x", "dry=true&x=a%20b", body) },
-		"other method":    func() error { return Verify([]byte("secret"), c, "DELETE", "/api/v1/networks", "dry=true&x=a%20b", body) },
-		"tampered query":  func() error { return Verify([]byte("secret"), c, "POST", "/api/v1/networks", "dry=false&x=a%20b", body) },
-		"other timestamp": func() error { c2 := c; c2.Timestamp++; return Verify([]byte("secret"), c2, "POST", "/api/v1/networks", "dry=true&x=a%20b", body) },
-		"other nonce":     func() error { c2 := c; c2.Nonce += "0"; return Verify([]byte("secret"), c2, "POST", "/api/v1/networks", "dry=true&x=a%20b", body) },
+		"tampered body": func() error {
+			return Verify([]byte("secret"), c, "POST", "/api/v1/networks", "dry=true&x=a%20b", []byte("other"))
+		},
+		"wrong secret": func() error { return Verify([]byte("guess"), c, "POST", "/api/v1/networks", "dry=true&x=a%20b", body) },
+		"other path": func() error {
+			return Verify([]byte("secret"), c, "POST", "/api/v1/networks/x", "dry=true&x=a%20b", body)
+		},
+		"other method": func() error {
+			return Verify([]byte("secret"), c, "DELETE", "/api/v1/networks", "dry=true&x=a%20b", body)
+		},
+		"tampered query": func() error {
+			return Verify([]byte("secret"), c, "POST", "/api/v1/networks", "dry=false&x=a%20b", body)
+		},
+		"other timestamp": func() error {
+			c2 := c
+			c2.Timestamp++
+			return Verify([]byte("secret"), c2, "POST", "/api/v1/networks", "dry=true&x=a%20b", body)
+		},
+		"other nonce": func() error {
+			c2 := c
+			c2.Nonce += "0"
+			return Verify([]byte("secret"), c2, "POST", "/api/v1/networks", "dry=true&x=a%20b", body)
+		},
 	} {
 		if err := check(); err == nil {
 			t.Errorf("%s: verified", name)
