@@ -31,8 +31,12 @@ run: build ## Build, start the server and deploy examples/cometbft-4v.yaml
 	DATA_DIR=$(DATA_DIR) ./scripts/run.sh examples/cometbft-4v.yaml
 
 .PHONY: test
-test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, end to end)
+FUZZ_TIME ?= 10s
+
+test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, end to end) and fuzz briefly
 	CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) test $(TEST_FLAGS) ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeNetwork$$' -fuzztime $(FUZZ_TIME) ./internal/apis
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZ_TIME) ./pkg/aksk
 
 .PHONY: bench
 bench: build ## Measure deploy, heal, server restart and memory; prints JSON lines

@@ -45,6 +45,9 @@ type Options struct {
 	// burst of RateBurst); zero disables the limit.
 	RateLimit float64
 	RateBurst int
+	// LoginRate is the login attempts per second one address may make, in
+	// bursts of five times that; zero means 2.
+	LoginRate float64
 }
 
 // API is the HTTP handler.
@@ -66,7 +69,10 @@ func New(opts Options) *API {
 	if opts.RateBurst == 0 {
 		opts.RateBurst = max(1, int(2*opts.RateLimit))
 	}
-	a := &API{opts: opts, limiter: newLimiter(opts.RateLimit, opts.RateBurst), loginLimiter: newLimiter(2, 10)}
+	if opts.LoginRate == 0 {
+		opts.LoginRate = 2
+	}
+	a := &API{opts: opts, limiter: newLimiter(opts.RateLimit, opts.RateBurst), loginLimiter: newLimiter(opts.LoginRate, int(5*opts.LoginRate))}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, a.logRequests, middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
