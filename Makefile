@@ -39,8 +39,8 @@ test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, en
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZ_TIME) ./pkg/aksk
 
 .PHONY: bench
-bench: build ## Measure deploy, heal, server restart and memory; prints JSON lines
-	CHAINDOCK_BIN_DIR=$(BIN) $(GO) run ./tests/bench
+bench: build ## Measure deploy, heal, server restart, memory and API latency (SQLite and PostgreSQL); prints JSON lines
+	CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) run ./tests/bench $(BENCH)
 
 GOLANGCI_LINT_VERSION := v2.6.2
 

@@ -25,6 +25,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		portRange     string
 		probeInterval time.Duration
 		rateLimit     float64
+		controller    bool
 		logLevel      string
 		logFormat     string
 	)
@@ -68,7 +69,7 @@ next server started on the same data directory re-adopts them.`,
 			defer stop()
 			return server.Run(ctx, server.Config{
 				DataDir: dataDir, Listen: listen, StoreDSN: storeDSN, BinDirs: binDirs, Ports: ports,
-				ProbeInterval: probeInterval, RateLimit: rateLimit, Log: slog.New(h),
+				ProbeInterval: probeInterval, RateLimit: rateLimit, NoController: !controller, Log: slog.New(h),
 			})
 		},
 	}
@@ -78,6 +79,7 @@ next server started on the same data directory re-adopts them.`,
 	f.StringSliceVar(&binDirs, "bin-dir", nil, "directories searched for node programs before PATH (default: the directory of this binary)")
 	f.StringVar(&portRange, "port-range", "30000-39999", "host ports handed to nodes")
 	f.DurationVar(&probeInterval, "probe-interval", 2*time.Second, "how often running nodes are probed")
+	f.BoolVar(&controller, "controller", true, "run the controller; false serves the API only (a replica beside a server that runs it)")
 	f.Float64Var(&rateLimit, "rate-limit", 100, "API requests per second each caller (user, API key or token) may make, with bursts of twice that; 0 for no limit")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

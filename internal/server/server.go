@@ -53,6 +53,9 @@ type Config struct {
 	BinDirs       []string
 	Ports         store.PortRange
 	ProbeInterval time.Duration
+	// NoController serves the API only, for replicas beside a server that
+	// runs the controller.
+	NoController bool
 	// RateLimit is the API requests per second each caller may make.
 	RateLimit float64
 	Log       *slog.Logger
@@ -139,7 +142,9 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
-	go func() { errc <- ctrl.Start(ctx) }()
+	if !cfg.NoController {
+		go func() { errc <- ctrl.Start(ctx) }()
+	}
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serve: %w", err)

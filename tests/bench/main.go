@@ -46,10 +46,37 @@ func median(v []float64) float64 {
 func round(v float64) float64 { return float64(int(v*1000+0.5)) / 1000 }
 
 func main() {
-	if err := run(); err != nil {
+	only := ""
+	if len(os.Args) > 1 {
+		only = os.Args[1]
+	}
+	var err error
+	switch only {
+	case "", "all":
+		err = run()
+		if err == nil {
+			err = benchAPIStores(context.Background(), mustBinDir())
+		}
+	case "nodes":
+		err = run()
+	case "api":
+		err = benchAPIStores(context.Background(), mustBinDir())
+	default:
+		err = fmt.Errorf("usage: bench [all|nodes|api]")
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+func mustBinDir() string {
+	d, err := framework.BinDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	return d
 }
 
 func run() error {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -24,29 +25,41 @@ func PostgresDSN(tb testing.TB) string {
 	if admin == "" {
 		tb.Skip(EnvPostgresDSN + " is not set: run the tests with `make test`, which starts a PostgreSQL server (scripts/with-postgres.sh)")
 	}
-	db, err := sql.Open("pgx", admin)
+	dsn, drop, err := NewPostgresDatabase(tb.Context(), admin)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	tb.Cleanup(drop)
+	return dsn
+}
+
+// NewPostgresDatabase creates a database with a random name on the server
+// at admin and returns its DSN and a function that drops it.
+func NewPostgresDatabase(ctx context.Context, admin string) (string, func(), error) {
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return "", nil, err
 	}
 	defer db.Close()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "chaindock_test_" + hex.EncodeToString(b)
-	if _, err := db.ExecContext(tb.Context(), "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("create test database: %v", err)
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create test database: %w", err)
 	}
-	tb.Cleanup(func() {
+	drop := func() {
 		db, err := sql.Open("pgx", admin)
 		if err != nil {
 			return
 		}
 		defer db.Close()
 		_, _ = db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
+	}
 	u, err := url.Parse(admin)
 	if err != nil {
-		tb.Fatal(err)
+		drop()
+		return "", nil, err
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), drop, nil
 }
