@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -63,11 +64,16 @@ func CheckPassword(hash, pw string) bool {
 }
 
 // dummyHash is checked against when a user does not exist, so that a
-// login takes as long for a wrong name as for a wrong password.
-var dummyHash, _ = HashPassword("no-such-user-password")
+// login takes as long for a wrong name as for a wrong password. It is made
+// on first use: hashing at start-up would cost every chaindock command,
+// the CLI's included, a second.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("no-such-user-password")
+	return h
+})
 
 // CheckMissingUser spends the time a real check would.
-func CheckMissingUser(pw string) { _ = CheckPassword(dummyHash, pw) }
+func CheckMissingUser(pw string) { _ = CheckPassword(dummyHash(), pw) }
 
 // SessionPrefix marks session tokens, so they are told from admin tokens.
 const SessionPrefix = "cds_"
