@@ -98,13 +98,13 @@ func TestCLI(t *testing.T) {
 	if !strings.Contains(table, "NAME") || !strings.Contains(table, "cli ") || !strings.Contains(table, "Running") {
 		t.Errorf("get networks:\n%s", table)
 	}
-	detail := c.ok("get", "network", "cli")
-	// The newest event is always among the last ten shown.
+	// The newest event before the command is among the last ten it shows.
 	evs, err := srv.Client.NetworkEvents(t.Context(), "cli", 0)
 	if err != nil || len(evs.Items) == 0 {
 		t.Fatalf("events: %v", err)
 	}
 	newest := evs.Items[len(evs.Items)-1].Reason
+	detail := c.ok("get", "network", "cli")
 	for _, want := range []string{"Phase:    Running", "validator-0", "http://127.0.0.1:", "tcp://", "Events:", newest} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("get network does not show %q:\n%s", want, detail)
