@@ -40,7 +40,7 @@ func NewRoot() *cobra.Command {
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.server, "server", "", "server address (default: $"+EnvServer+", else DATA_DIR/server.addr)")
-	f.StringVar(&g.tokenFile, "token-file", "", "file holding the API token (default: $"+EnvToken+", else DATA_DIR/admin.token)")
+	f.StringVar(&g.tokenFile, "token-file", "", "file holding the API token (default: $"+EnvToken+", else DATA_DIR/session.token after login, else DATA_DIR/admin.token)")
 	f.StringVar(&g.dataDir, "data-dir", "", "data directory (default: $"+EnvDataDir+", else ~/.chaindock)")
 	f.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
 	root.AddCommand(
@@ -50,6 +50,9 @@ func NewRoot() *cobra.Command {
 		newDeleteCmd(g),
 		newLogsCmd(g),
 		newKeysCmd(g),
+		newLoginCmd(g),
+		newLogoutCmd(g),
+		newWhoamiCmd(g),
 		newVersionCmd(),
 		newShimCmd(),
 	)
@@ -90,7 +93,7 @@ func (g *globals) resolveDataDir() string {
 	return filepath.Join(home, ".chaindock")
 }
 
-func (g *globals) client() (*client.Client, error) {
+func (g *globals) serverAddr() (string, error) {
 	addr := g.server
 	if addr == "" {
 		addr = os.Getenv(EnvServer)
@@ -98,12 +101,29 @@ func (g *globals) client() (*client.Client, error) {
 	if addr == "" {
 		b, err := os.ReadFile(filepath.Join(g.resolveDataDir(), server.AddressFile))
 		if err != nil {
-			return nil, fmt.Errorf("no server address: pass --server, set %s, or start a server with --data-dir %s", EnvServer, g.resolveDataDir())
+			return "", fmt.Errorf("no server address: pass --server, set %s, or start a server with --data-dir %s", EnvServer, g.resolveDataDir())
 		}
 		addr = strings.TrimSpace(string(b))
 	}
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
+	}
+	return addr, nil
+}
+
+// anonymousClient talks to the server without credentials (for login).
+func (g *globals) anonymousClient() (*client.Client, error) {
+	addr, err := g.serverAddr()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(addr, ""), nil
+}
+
+func (g *globals) client() (*client.Client, error) {
+	addr, err := g.serverAddr()
+	if err != nil {
+		return nil, err
 	}
 	var token string
 	switch {
@@ -116,10 +136,13 @@ func (g *globals) client() (*client.Client, error) {
 	case os.Getenv(EnvToken) != "":
 		token = strings.TrimSpace(os.Getenv(EnvToken))
 	default:
-		path := filepath.Join(g.resolveDataDir(), server.TokenFile)
-		b, err := os.ReadFile(path)
+		dir := g.resolveDataDir()
+		b, err := os.ReadFile(filepath.Join(dir, SessionFile))
 		if err != nil {
-			return nil, fmt.Errorf("no API token: pass --token-file, set %s, or read %s (%w)", EnvToken, path, err)
+			b, err = os.ReadFile(filepath.Join(dir, server.TokenFile))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("no API token: log in, pass --token-file, set %s, or read %s (%w)", EnvToken, filepath.Join(dir, server.TokenFile), err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
