@@ -47,5 +47,7 @@ if ! "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
   "$@"; exit $?
 fi
 export CHAINDOCK_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+# Tests that look for secrets in the database's own files read them here.
+export CHAINDOCK_TEST_POSTGRES_DATA="$dir/data"
 echo "with-postgres: PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2
 "$@"
