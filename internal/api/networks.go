@@ -361,6 +361,17 @@ func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 	return v, true
 }
 
+// pageParams reads the "after" and "limit" query parameters of a paged
+// listing.
+func pageParams(w http.ResponseWriter, r *http.Request, maxLimit int64) (after int64, limit int, ok bool) {
+	after, ok = intParam(w, r, "after", 0, 0, 1<<62)
+	if !ok {
+		return 0, 0, false
+	}
+	l, ok := intParam(w, r, "limit", 500, 1, maxLimit)
+	return after, int(l), ok
+}
+
 func boolParam(w http.ResponseWriter, r *http.Request, name string) (bool, bool) {
 	s := r.URL.Query().Get(name)
 	if s == "" {
@@ -427,25 +438,21 @@ func (fw *flushWriter) Write(p []byte) (int, error) {
 }
 
 func (a *API) events(w http.ResponseWriter, r *http.Request, f store.EventFilter, keep func(apis.Event) bool) {
-	after, ok := intParam(w, r, "after", 0, 0, 1<<62)
+	after, limit, ok := pageParams(w, r, 5000)
 	if !ok {
 		return
 	}
-	limit, ok := intParam(w, r, "limit", 500, 1, 5000)
-	if !ok {
-		return
-	}
-	f.AfterID, f.Limit = after, int(limit)
+	f.AfterID, f.Limit = after, limit
 	list := EventList{Items: []apis.Event{}, Next: after}
 	// Filtered pages are refilled until they are full or the log ends.
-	for len(list.Items) < int(limit) {
+	for len(list.Items) < limit {
 		events, err := a.opts.Store.Events(r.Context(), f)
 		if err != nil {
 			a.storeError(w, r, err)
 			return
 		}
 		for _, e := range events {
-			if len(list.Items) == int(limit) {
+			if len(list.Items) == limit {
 				break
 			}
 			list.Next = e.ID

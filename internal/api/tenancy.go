@@ -737,15 +737,11 @@ func (a *API) removeConsortiumMember(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
-	after, ok := intParam(w, r, "after", 0, 0, 1<<62)
+	after, limit, ok := pageParams(w, r, 10000)
 	if !ok {
 		return
 	}
-	limit, ok := intParam(w, r, "limit", 500, 1, 10000)
-	if !ok {
-		return
-	}
-	f := store.AuditFilter{Actor: r.URL.Query().Get("actor"), AfterID: after, Limit: int(limit)}
+	f := store.AuditFilter{Actor: r.URL.Query().Get("actor"), AfterID: after, Limit: limit}
 	if org := r.URL.Query().Get("org"); org != "" {
 		if !a.allow(w, r, auth.AuditRead, auth.Scope{Org: org}) {
 			return

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,5 +206,22 @@ func testConsortia(t *testing.T, s store.Store) {
 	}
 	if cs, _ := s.ListConsortia(ctx); len(cs) != 1 {
 		t.Fatalf("consortia: %+v", cs)
+	}
+}
+
+// AuditIsAppendOnly checks that the database itself refuses to change or
+// remove an audit entry, through db (the store's own connection).
+func AuditIsAppendOnly(t *testing.T, s store.Store, db *sql.DB) {
+	t.Helper()
+	if err := s.AppendAudit(t.Context(), store.AuditEntry{Actor: "a", Action: "x", Resource: "r", Result: "allowed", Status: 200, Source: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"UPDATE audit SET actor = 'forged'", "DELETE FROM audit"} {
+		if _, err := db.ExecContext(t.Context(), q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want an append-only error", q, err)
+		}
+	}
+	if entries, _ := s.ListAudit(t.Context(), store.AuditFilter{}); len(entries) != 1 || entries[0].Actor != "a" {
+		t.Errorf("the audit log changed: %+v", entries)
 	}
 }
