@@ -58,6 +58,9 @@ type Controller struct {
 
 	mu          sync.Mutex
 	nodeNetwork map[string]string // runtime node ID → network name
+	// seen is the resource version of each network at the last poll, so
+	// that a change written by another server's API is noticed.
+	seen map[string]int64
 }
 
 // New makes a controller; Start runs it.
@@ -88,6 +91,7 @@ func New(opts Options) *Controller {
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "networks"}),
 		now:         time.Now,
 		nodeNetwork: map[string]string{},
+		seen:        map[string]int64{},
 	}
 	for _, rt := range opts.Runtimes {
 		if n, ok := rt.(runtime.ExitNotifier); ok {
@@ -122,13 +126,17 @@ func (c *Controller) Start(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() {
-		t := time.NewTicker(c.opts.ResyncInterval)
-		defer t.Stop()
+		resync := time.NewTicker(c.opts.ResyncInterval)
+		defer resync.Stop()
+		poll := time.NewTicker(changePoll)
+		defer poll.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-poll.C:
+				c.enqueueChanged(ctx)
+			case <-resync.C:
 				c.collectOrphans(ctx)
 				c.resync(ctx)
 			}
@@ -148,6 +156,31 @@ func (c *Controller) resync(ctx context.Context) {
 	}
 	for _, o := range objs {
 		c.queue.Add(o.Name)
+	}
+}
+
+// changePoll is how often the store is read for networks another server's
+// API changed; this server's API tells the controller at once.
+const changePoll = 2 * time.Second
+
+func (c *Controller) enqueueChanged(ctx context.Context) {
+	objs, err := c.opts.Store.List(ctx, apis.KindNetwork)
+	if err != nil {
+		c.log.Error("poll for changes", "err", err)
+		return
+	}
+	present := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		present[o.Name] = true
+		if c.seen[o.Name] != o.ResourceVersion {
+			c.seen[o.Name] = o.ResourceVersion
+			c.queue.Add(o.Name)
+		}
+	}
+	for name := range c.seen {
+		if !present[name] {
+			delete(c.seen, name)
+		}
 	}
 }
 

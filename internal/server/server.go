@@ -15,13 +15,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/chaindock/chaindock/internal/api"
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/controller"
+	"github.com/chaindock/chaindock/internal/leader"
 	"github.com/chaindock/chaindock/internal/metrics"
 	_ "github.com/chaindock/chaindock/internal/plugins" // every chain driver and runtime
 	"github.com/chaindock/chaindock/internal/runtime"
@@ -37,6 +41,7 @@ const (
 	AddressFile = "server.addr"
 	KeyringFile = "keyring.json"
 	lockFile    = "server.lock"
+	idFile      = "server.id"
 	dbFile      = "chaindock.db"
 )
 
@@ -111,13 +116,19 @@ func Run(ctx context.Context, cfg Config) error {
 		runtimes[name] = rt
 	}
 	m := metrics.New()
-	host := "127.0.0.1"
-	ctrl := controller.New(controller.Options{
-		Store: st, Runtimes: runtimes, Metrics: m, Log: log, Host: host,
+	ctrlOpts := controller.Options{
+		Store: st, Runtimes: runtimes, Metrics: m, Log: log, Host: "127.0.0.1",
 		Ports: cfg.Ports, ProbeInterval: cfg.ProbeInterval,
-	})
+	}
+	// The controller of the current leadership term, if this server leads.
+	var ctrl atomic.Pointer[controller.Controller]
+	enqueue := func(name string) {
+		if c := ctrl.Load(); c != nil {
+			c.Enqueue(name)
+		}
+	}
 	handler := api.New(api.Options{
-		Store: st, Keys: st, Token: token, Enqueue: ctrl.Enqueue, Runtimes: runtimes, Metrics: m, Log: log, RateLimit: cfg.RateLimit,
+		Store: st, Keys: st, Token: token, Enqueue: enqueue, Runtimes: runtimes, Metrics: m, Log: log, RateLimit: cfg.RateLimit,
 		Registries: apis.Registries{Chains: chain.Names(), Runtimes: runtime.Names()},
 		Validate: func(spec *apis.NetworkSpec) apis.ErrorList {
 			d, err := chain.Get(spec.Chain)
@@ -142,8 +153,32 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
-	if !cfg.NoController {
-		go func() { errc <- ctrl.Start(ctx) }()
+	// controllerDone closes when the controller has stopped and the lease
+	// is released; the store must stay open until then.
+	controllerDone := make(chan struct{})
+	if cfg.NoController {
+		close(controllerDone)
+	} else {
+		// One server at a time runs the controller: trivially with SQLite
+		// (one server per data directory), by lease with PostgreSQL.
+		el := leader.New(raw, "controller", log)
+		// The holder is the data directory's identity: a server restarted
+		// on it (kill -9 included) takes its own lease back at once, while
+		// another server waits for the lease to expire.
+		id, err := ensureID(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		el.Holder = id
+		go func() {
+			defer close(controllerDone)
+			errc <- el.Run(ctx, func(ctx context.Context) error {
+				c := controller.New(ctrlOpts)
+				ctrl.Store(c)
+				defer ctrl.Store(nil)
+				return c.Start(ctx)
+			})
+		}()
 	}
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -167,6 +202,11 @@ func Run(ctx context.Context, cfg Config) error {
 	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer stop()
 	_ = srv.Shutdown(shutdownCtx)
+	select {
+	case <-controllerDone:
+	case <-shutdownCtx.Done():
+		log.Warn("the controller did not stop in time")
+	}
 	log.Info("chaindock server stopped; nodes keep running and are re-adopted by the next server")
 	return runErr
 }
@@ -213,6 +253,20 @@ func EnsureToken(dataDir string) (string, error) {
 		return "", fmt.Errorf("write admin token: %w", err)
 	}
 	return tok, nil
+}
+
+// ensureID returns the data directory's server identity, made on first use.
+func ensureID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, idFile)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	host, _ := os.Hostname()
+	id := host + "/" + uuid.NewString()
+	if err := writeFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write server identity: %w", err)
+	}
+	return id, nil
 }
 
 func writeFile(path string, data []byte, mode os.FileMode) error {

@@ -101,5 +101,12 @@ type Store interface {
 
 	Tenancy
 
+	// AcquireLease takes or renews the lease name for holder until now+ttl,
+	// if it is free, expired, or already holder's. It returns whether
+	// holder has it and the lease's term, which grows with every new holder.
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (held bool, term int64, err error)
+	// ReleaseLease gives the lease up, if holder has it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+
 	Close() error
 }

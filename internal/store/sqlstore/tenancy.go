@@ -439,6 +439,34 @@ func (s *Store) DecideInvitation(ctx context.Context, id, state, by string, at t
 	return inv, tx.Commit()
 }
 
+// AcquireLease implements store.Store.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO leases (name, holder, expires_at, term) VALUES (?, ?, ?, 1)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+			term = leases.term + CASE WHEN leases.holder = excluded.holder THEN 0 ELSE 1 END
+		WHERE leases.holder = excluded.holder OR leases.expires_at < ?`),
+		name, holder, unix(now.Add(ttl)), unix(now))
+	if err != nil {
+		return false, 0, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, 0, err
+	}
+	var term int64
+	var cur string
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT holder, term FROM leases WHERE name = ?`), name).Scan(&cur, &term); err != nil {
+		return false, 0, fmt.Errorf("read lease %s: %w", name, err)
+	}
+	return n == 1 && cur == holder, term, nil
+}
+
+// ReleaseLease implements store.Store.
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?`), name, holder)
+	return err
+}
+
 func queryAll[T any](ctx context.Context, s *Store, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/store"
@@ -23,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Events", func(t *testing.T) { testEvents(t, open(t)) })
 	t.Run("Ports", func(t *testing.T) { testPorts(t, open(t)) })
 	t.Run("Blobs", func(t *testing.T) { testBlobs(t, open(t)) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
 }
 
 func obj(name string) *store.Object {
@@ -287,5 +289,65 @@ func testBlobs(t *testing.T, s store.Store) {
 	}
 	if b, _ := s.GetBlob(ctx, "u1", "plan"); string(b) != "three" {
 		t.Fatalf("after replace: %q", b)
+	}
+}
+
+func testLeases(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := time.Now()
+	ttl := 10 * time.Second
+	held, term, err := s.AcquireLease(ctx, "controller", "a", now, ttl)
+	if err != nil || !held || term != 1 {
+		t.Fatalf("a takes a free lease: %v %d %v", held, term, err)
+	}
+	if held, _, _ := s.AcquireLease(ctx, "controller", "b", now.Add(time.Second), ttl); held {
+		t.Fatal("b took a lease a holds")
+	}
+	if held, term, _ := s.AcquireLease(ctx, "controller", "a", now.Add(5*time.Second), ttl); !held || term != 1 {
+		t.Fatalf("a renews: %v %d", held, term)
+	}
+	// a's renewal runs to now+15s: b must wait until then.
+	if held, _, _ := s.AcquireLease(ctx, "controller", "b", now.Add(12*time.Second), ttl); held {
+		t.Fatal("b took a renewed lease before it expired")
+	}
+	held, term, _ = s.AcquireLease(ctx, "controller", "b", now.Add(16*time.Second), ttl)
+	if !held || term != 2 {
+		t.Fatalf("b takes the expired lease: %v term %d, want term 2", held, term)
+	}
+	if held, _, _ := s.AcquireLease(ctx, "controller", "a", now.Add(17*time.Second), ttl); held {
+		t.Fatal("a renewed a lease b holds")
+	}
+	if err := s.ReleaseLease(ctx, "controller", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if held, _, _ := s.AcquireLease(ctx, "controller", "c", now.Add(18*time.Second), ttl); held {
+		t.Fatal("a released a lease it does not hold")
+	}
+	if err := s.ReleaseLease(ctx, "controller", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if held, term, _ := s.AcquireLease(ctx, "controller", "c", now.Add(18*time.Second), ttl); !held || term != 3 {
+		t.Fatalf("c takes a released lease: %v %d", held, term)
+	}
+	// Concurrent candidates: exactly one wins.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	winners := 0
+	for i := range 8 {
+		wg.Go(func() {
+			held, _, err := s.AcquireLease(ctx, "other", fmt.Sprint("cand", i), now, ttl)
+			if err != nil {
+				t.Error(err)
+			}
+			if held {
+				mu.Lock()
+				winners++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if winners != 1 {
+		t.Fatalf("%d candidates won one lease", winners)
 	}
 }
