@@ -6,7 +6,7 @@ COMETBFT_VERSION := v0.38.26
 VERSION         ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS         := -X github.com/chaindock/chaindock/internal/version.Version=$(VERSION)
 DATA_DIR        ?= $(HOME)/.chaindock
-TEST_FLAGS      ?= -timeout 40m
+TEST_FLAGS      ?= -timeout 40m -count=1
 
 .DEFAULT_GOAL := help
 
