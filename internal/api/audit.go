@@ -17,11 +17,22 @@ type auditInfo struct {
 	actor  string
 	org    string
 	detail string
+	// hidden marks a request for a resource that exists but that the
+	// caller may not see: it answers 404, and is audited as denied.
+	hidden bool
 }
 
 func auditFrom(ctx context.Context) *auditInfo {
 	ai, _ := ctx.Value(auditKey).(*auditInfo)
 	return ai
+}
+
+// auditHidden records that the caller asked for something of org it may not
+// know exists.
+func auditHidden(r *http.Request, org, what string) {
+	if ai := auditFrom(r.Context()); ai != nil {
+		ai.org, ai.hidden, ai.detail = org, true, what+" is not visible to the caller"
+	}
 }
 
 // setAuditOrg records which organization a request concerns.
@@ -40,7 +51,7 @@ func (a *API) audit(next http.Handler) http.Handler {
 		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), auditKey, ai)))
 		status := ww.Status()
 		changing := r.Method != http.MethodGet && r.Method != http.MethodHead
-		refused := status == http.StatusUnauthorized || status == http.StatusForbidden
+		refused := status == http.StatusUnauthorized || status == http.StatusForbidden || ai.hidden
 		if !changing && !refused {
 			return
 		}

@@ -72,6 +72,7 @@ func (a *API) getStored(w http.ResponseWriter, r *http.Request) (*apis.Network, 
 	}
 	setAuditOrg(r, n.Metadata.Owner)
 	if !auth.Sees(principalFrom(r.Context()), auth.NetworkRead, scope) {
+		auditHidden(r, n.Metadata.Owner, "network "+name)
 		writeProblem(w, r, Problem{Type: ProblemNotFound, Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %q: %v", apis.KindNetwork, name, store.ErrNotFound)})
 		return nil, auth.Scope{}, false
 	}

@@ -313,8 +313,12 @@ func (a *API) orgFromPath(w http.ResponseWriter, r *http.Request, action auth.Ac
 	org := chi.URLParam(r, "org")
 	setAuditOrg(r, org)
 	p := principalFrom(r.Context())
-	if _, err := a.opts.Store.GetOrganization(r.Context(), org); err != nil || !auth.Sees(p, auth.OrgRead, auth.Scope{Org: org}) {
+	_, err := a.opts.Store.GetOrganization(r.Context(), org)
+	if err != nil || !auth.Sees(p, auth.OrgRead, auth.Scope{Org: org}) {
 		if p.Key == nil || p.Key.Org != org {
+			if err == nil {
+				auditHidden(r, org, "organization "+org)
+			}
 			notFoundProblem(w, r, "organization "+org)
 			return "", false
 		}
@@ -560,6 +564,9 @@ func (a *API) consortiumFromPath(w http.ResponseWriter, r *http.Request) (store.
 	name := chi.URLParam(r, "consortium")
 	c, err := a.opts.Store.GetConsortium(r.Context(), name)
 	if err != nil || !auth.Sees(principalFrom(r.Context()), auth.ConsortiumRead, auth.Scope{Org: c.OwnerOrg, Members: c.Members}) {
+		if err == nil {
+			auditHidden(r, c.OwnerOrg, "consortium "+name)
+		}
 		notFoundProblem(w, r, "consortium "+name)
 		return c, false
 	}
@@ -686,6 +693,9 @@ func (a *API) decideInvitation(state string) http.HandlerFunc {
 		inv, err := a.opts.Store.GetInvitation(ctx, id)
 		p := principalFrom(ctx)
 		if err != nil || !auth.Sees(p, auth.OrgRead, auth.Scope{Org: inv.Org}) {
+			if err == nil {
+				auditHidden(r, inv.Org, "invitation "+id)
+			}
 			notFoundProblem(w, r, "invitation "+id)
 			return
 		}

@@ -337,6 +337,19 @@ func TestListsAreFiltered(t *testing.T) {
 	if len(audit.Items) == 0 {
 		t.Error("a2 sees none of its organization's audit entries")
 	}
+	// A guess at another organization's network answers 404, and the
+	// owner's auditors find the attempt in their log.
+	tn.must(tn.callers["a2"], "GET", "/api/v1/networks/net1", "", 404)
+	tn.decode(tn.must(tn.callers["au1"], "GET", "/api/v1/audit?org=org1", "", 200), &audit)
+	probed := false
+	for _, e := range audit.Items {
+		if e.Actor == "user:a2" && e.Result == "denied" && e.Status == 404 && e.Resource == "networks/net1" {
+			probed = true
+		}
+	}
+	if !probed {
+		t.Errorf("org1's audit log does not show a2 probing net1: %+v", audit.Items)
+	}
 }
 
 func TestInvitationFlow(t *testing.T) {
