@@ -34,6 +34,7 @@ func fast(l Leases, holder string) *Elector {
 }
 
 func testElection(t *testing.T, s store.Store) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var running, maxRunning atomic.Int32

@@ -115,12 +115,12 @@ func Parse(header string) (Credential, error) {
 		case "Timestamp":
 			ts, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return Credential{}, fmt.Errorf("Timestamp %q is not unix seconds", v)
+				return Credential{}, fmt.Errorf("the timestamp %q is not unix seconds", v)
 			}
 			c.Timestamp = ts
 		case "Nonce":
 			if len(v) < 8 || len(v) > 128 {
-				return Credential{}, errors.New("Nonce must be 8 to 128 characters")
+				return Credential{}, errors.New("the nonce must have 8 to 128 characters")
 			}
 			c.Nonce = v
 		case "Signature":

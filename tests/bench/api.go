@@ -196,7 +196,7 @@ func benchAPI(ctx context.Context, binDir, storeName, dsn string) error {
 		return err
 	}
 	if err := json.Unmarshal(kresp, &key); err != nil || key.Secret == "" {
-		return fmt.Errorf("create API key: %v %s", err, kresp)
+		return fmt.Errorf("create API key: %w (%s)", err, kresp)
 	}
 	signed := &http.Client{Transport: &aksk.Transport{AccessKey: key.ID, Secret: key.Secret}}
 	lat, took, err = measure(benchGets, func(i int) error {

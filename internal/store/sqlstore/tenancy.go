@@ -222,6 +222,7 @@ func nonNil(v []string) []string {
 	return v
 }
 
+//nolint:gosec // column names, not a credential
 const apiKeyColumns = `id, org, description, networks, actions, created_by, created_at, expires_at, revoked_at`
 
 func scanAPIKey(row interface{ Scan(...any) error }) (store.APIKey, error) {
