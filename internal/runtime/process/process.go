@@ -74,6 +74,9 @@ func New(cfg runtime.Config) (*Runtime, error) {
 	}, nil
 }
 
+// shimWait bounds how long Start waits for a node's previous shim.
+const shimWait = 5 * time.Second
+
 // ShimBinary is the standalone node shim, preferred when it is installed.
 const ShimBinary = "chaindock-node-shim"
 
@@ -132,10 +135,23 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 		return runtime.Status{}, err
 	}
 
-	if st, err := os.Stat(dir); err == nil && st.IsDir() && shimRunning(dir) {
-		// A shim started by a server that died before the shim recorded
-		// the node: it is about to, so do not start a second node.
-		return runtime.Status{}, fmt.Errorf("start %s: its node shim is still starting; try again", spec.ID)
+	// A shim still holds the node's lock: one exiting after its node died,
+	// or one whose server died before the shim recorded its node. Wait,
+	// boundedly, for it to finish or to record a running node, so that a
+	// second node is never started beside the first.
+	deadline := time.Now().Add(shimWait)
+	for shimRunning(dir) {
+		if st, err := r.Inspect(ctx, spec.ID); err == nil && st.State == runtime.StateRunning && st.SpecHash == hash {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return runtime.Status{}, fmt.Errorf("start %s: its node shim still runs after %s; try again", spec.ID, shimWait)
+		}
+		select {
+		case <-ctx.Done():
+			return runtime.Status{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	program, err := r.lookPath(spec.Program)
 	if err != nil {
@@ -188,7 +204,7 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 	}()
 
 	// The shim records the node's PID before anything else; wait for it.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		st, err := r.Inspect(ctx, spec.ID)
 		if err == nil && (st.State == runtime.StateRunning || st.ExitedAt.After(time.Time{})) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chaindock/chaindock/internal/runtime"
 	"github.com/chaindock/chaindock/internal/runtime/runtimetest"
@@ -176,9 +177,29 @@ func TestNoSecondShimWhileOneStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Released while Start waits: Start goes on and starts the node.
+	time.AfterFunc(300*time.Millisecond, func() { lock.Close() })
+	st, err := rt.Start(t.Context(), spec)
+	if err != nil || st.State != runtime.StateRunning {
+		t.Fatalf("start after the lock was released meanwhile: %+v %v", st, err)
+	}
+	if err := rt.Remove(t.Context(), "racing"); err != nil {
+		t.Fatal(err)
+	}
+	// Held throughout: Start gives up with a clear error, starting nothing.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err = lockShim(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = rt.Start(t.Context(), spec)
-	if err == nil || !strings.Contains(err.Error(), "still starting") {
+	if err == nil || !strings.Contains(err.Error(), "still runs") {
 		t.Fatalf("start while a shim holds the lock: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err == nil {
+		t.Fatal("a second node was started while the lock was held")
 	}
 	lock.Close()
 	t.Cleanup(func() { _ = rt.Remove(t.Context(), "racing") })
