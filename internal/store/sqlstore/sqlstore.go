@@ -64,6 +64,29 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
+// querier is a database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryAll runs query on db and scans every row with scan.
+func queryAll[T any](ctx context.Context, s *Store, db querier, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 const objectColumns = `kind, name, uid, owner, labels, resource_version, generation, spec, status, created_at, deleted_at`
 
 func scanObject(row interface{ Scan(...any) error }) (*store.Object, error) {
@@ -151,20 +174,11 @@ func (s *Store) Get(ctx context.Context, kind, name string) (*store.Object, erro
 
 // List implements store.Store.
 func (s *Store) List(ctx context.Context, kind string) ([]*store.Object, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+objectColumns+` FROM objects WHERE kind = ? ORDER BY name`), kind)
+	out, err := queryAll(ctx, s, s.db, scanObject, `SELECT `+objectColumns+` FROM objects WHERE kind = ? ORDER BY name`, kind)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", kind, err)
 	}
-	defer rows.Close()
-	var out []*store.Object
-	for rows.Next() {
-		o, err := scanObject(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", kind, err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Update implements store.Store.
@@ -252,25 +266,20 @@ func (s *Store) Events(ctx context.Context, f store.EventFilter) ([]apis.Event, 
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, time, kind, name, uid, type, reason, node, message FROM events
+	out, err := queryAll(ctx, s, s.db, func(row interface{ Scan(...any) error }) (apis.Event, error) {
+		var e apis.Event
+		var t int64
+		err := row.Scan(&e.ID, &t, &e.Kind, &e.Name, &e.UID, &e.Type, &e.Reason, &e.Node, &e.Message)
+		e.Time = time.Unix(0, t).UTC()
+		return e, err
+	}, `SELECT id, time, kind, name, uid, type, reason, node, message FROM events
 		WHERE (? = '' OR kind = ?) AND (? = '' OR name = ?) AND (? = '' OR uid = ?) AND id > ?
-		ORDER BY id LIMIT ?`),
+		ORDER BY id LIMIT ?`,
 		f.Kind, f.Kind, f.Name, f.Name, f.UID, f.UID, f.AfterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
-	defer rows.Close()
-	var out []apis.Event
-	for rows.Next() {
-		var e apis.Event
-		var t int64
-		if err := rows.Scan(&e.ID, &t, &e.Kind, &e.Name, &e.UID, &e.Type, &e.Reason, &e.Node, &e.Message); err != nil {
-			return nil, fmt.Errorf("list events: %w", err)
-		}
-		e.Time = time.Unix(0, t).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PutBlob implements store.Store.
@@ -298,20 +307,14 @@ func (s *Store) GetBlob(ctx context.Context, ownerUID, key string) ([]byte, erro
 
 // ListBlobs implements store.Store.
 func (s *Store) ListBlobs(ctx context.Context) ([]store.BlobRef, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT owner_uid, key FROM blobs ORDER BY owner_uid, key`)
+	out, err := queryAll(ctx, s, s.db, func(row interface{ Scan(...any) error }) (store.BlobRef, error) {
+		var b store.BlobRef
+		return b, row.Scan(&b.OwnerUID, &b.Key)
+	}, `SELECT owner_uid, key FROM blobs ORDER BY owner_uid, key`)
 	if err != nil {
 		return nil, fmt.Errorf("list blobs: %w", err)
 	}
-	defer rows.Close()
-	var out []store.BlobRef
-	for rows.Next() {
-		var b store.BlobRef
-		if err := rows.Scan(&b.OwnerUID, &b.Key); err != nil {
-			return nil, fmt.Errorf("list blobs: %w", err)
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ReplaceBlob implements store.Store.
@@ -391,18 +394,8 @@ func (s *Store) Ports(ctx context.Context, ownerUID string) (map[string][]int, e
 }
 
 func (s *Store) queryInts(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int, error) {
-	rows, err := tx.QueryContext(ctx, s.q(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
+	return queryAll(ctx, s, tx, func(row interface{ Scan(...any) error }) (int, error) {
 		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		return v, row.Scan(&v)
+	}, q, args...)
 }

@@ -101,7 +101,7 @@ func (s *Store) GetUser(ctx context.Context, name string) (store.User, error) {
 
 // ListUsers implements store.Tenancy.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	return queryAll(ctx, s, scanUser, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	return queryAll(ctx, s, s.db, scanUser, `SELECT `+userColumns+` FROM users ORDER BY name`)
 }
 
 // RecordLogin implements store.Tenancy.
@@ -135,7 +135,7 @@ func (s *Store) GetOrganization(ctx context.Context, name string) (store.Organiz
 
 // ListOrganizations implements store.Tenancy.
 func (s *Store) ListOrganizations(ctx context.Context) ([]store.Organization, error) {
-	return queryAll(ctx, s, scanOrg, `SELECT name, created_at, created_by FROM organizations ORDER BY name`)
+	return queryAll(ctx, s, s.db, scanOrg, `SELECT name, created_at, created_by FROM organizations ORDER BY name`)
 }
 
 // PutMembership implements store.Tenancy.
@@ -172,12 +172,12 @@ func scanMembership(row interface{ Scan(...any) error }) (store.Membership, erro
 
 // Memberships implements store.Tenancy.
 func (s *Store) Memberships(ctx context.Context, user string) ([]store.Membership, error) {
-	return queryAll(ctx, s, scanMembership, `SELECT org, user_name, role FROM memberships WHERE user_name = ? ORDER BY org`, user)
+	return queryAll(ctx, s, s.db, scanMembership, `SELECT org, user_name, role FROM memberships WHERE user_name = ? ORDER BY org`, user)
 }
 
 // OrgMembers implements store.Tenancy.
 func (s *Store) OrgMembers(ctx context.Context, org string) ([]store.Membership, error) {
-	return queryAll(ctx, s, scanMembership, `SELECT org, user_name, role FROM memberships WHERE org = ? ORDER BY user_name`, org)
+	return queryAll(ctx, s, s.db, scanMembership, `SELECT org, user_name, role FROM memberships WHERE org = ? ORDER BY user_name`, org)
 }
 
 // CreateSession implements store.Tenancy.
@@ -250,7 +250,7 @@ func (s *Store) GetAPIKey(ctx context.Context, id string) (store.APIKey, error) 
 
 // ListAPIKeys implements store.Tenancy.
 func (s *Store) ListAPIKeys(ctx context.Context, org string) ([]store.APIKey, error) {
-	return queryAll(ctx, s, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org = ? ORDER BY created_at, id`, org)
+	return queryAll(ctx, s, s.db, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE org = ? ORDER BY created_at, id`, org)
 }
 
 // RevokeAPIKey implements store.Tenancy.
@@ -299,7 +299,7 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, limit)
-	return queryAll(ctx, s, func(row interface{ Scan(...any) error }) (store.AuditEntry, error) {
+	return queryAll(ctx, s, s.db, func(row interface{ Scan(...any) error }) (store.AuditEntry, error) {
 		var e store.AuditEntry
 		var t int64
 		err := row.Scan(&e.ID, &t, &e.Actor, &e.Org, &e.Action, &e.Resource, &e.Result, &e.Status, &e.Source, &e.Detail)
@@ -340,7 +340,7 @@ func (s *Store) GetConsortium(ctx context.Context, name string) (store.Consortiu
 		return c, notFound(err, "consortium "+name)
 	}
 	c.CreatedAt = fromUnix(created)
-	c.Members, err = queryAll(ctx, s, func(row interface{ Scan(...any) error }) (string, error) {
+	c.Members, err = queryAll(ctx, s, s.db, func(row interface{ Scan(...any) error }) (string, error) {
 		var o string
 		return o, row.Scan(&o)
 	}, `SELECT org FROM consortium_members WHERE consortium = ? ORDER BY org`, name)
@@ -349,7 +349,7 @@ func (s *Store) GetConsortium(ctx context.Context, name string) (store.Consortiu
 
 // ListConsortia implements store.Tenancy.
 func (s *Store) ListConsortia(ctx context.Context) ([]store.Consortium, error) {
-	names, err := queryAll(ctx, s, func(row interface{ Scan(...any) error }) (string, error) {
+	names, err := queryAll(ctx, s, s.db, func(row interface{ Scan(...any) error }) (string, error) {
 		var n string
 		return n, row.Scan(&n)
 	}, `SELECT name FROM consortia ORDER BY name`)
@@ -403,7 +403,7 @@ func (s *Store) GetInvitation(ctx context.Context, id string) (store.Invitation,
 
 // ListInvitations implements store.Tenancy.
 func (s *Store) ListInvitations(ctx context.Context, org, consortium string) ([]store.Invitation, error) {
-	return queryAll(ctx, s, scanInvitation, `SELECT `+invitationColumns+` FROM invitations
+	return queryAll(ctx, s, s.db, scanInvitation, `SELECT `+invitationColumns+` FROM invitations
 		WHERE (? = '' OR org = ?) AND (? = '' OR consortium = ?) ORDER BY created_at, id`, org, org, consortium, consortium)
 }
 
@@ -466,21 +466,4 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?`), name, holder)
 	return err
-}
-
-func queryAll[T any](ctx context.Context, s *Store, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
