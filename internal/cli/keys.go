@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -20,7 +18,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 			return err
 		}
 		var ks api.KeyStatus
-		if err := doJSON(cmd.Context(), c.Raw, method, path, &ks); err != nil {
+		if err := c.Do(cmd.Context(), method, path, nil, "", &ks); err != nil {
 			return err
 		}
 		if g.output != "table" {
@@ -42,15 +40,4 @@ func newKeysCmd(g *globals) *cobra.Command {
 		},
 	})
 	return cmd
-}
-
-type rawFunc func(ctx context.Context, method, path string, body []byte, contentType string) (*http.Response, error)
-
-func doJSON(ctx context.Context, raw rawFunc, method, path string, out any) error {
-	resp, err := raw(ctx, method, path, nil, "")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(out)
 }

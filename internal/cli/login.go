@@ -43,13 +43,8 @@ expires or "chaindock logout" ends it.`,
 			if err != nil {
 				return err
 			}
-			resp, err := c.Raw(cmd.Context(), http.MethodPost, "/api/v1/login", body, "application/json")
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
 			var lr api.LoginResponse
-			if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/login", body, "application/json", &lr); err != nil {
 				return err
 			}
 			dir := g.resolveDataDir()
@@ -102,7 +97,7 @@ func newWhoamiCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var w api.Whoami
-			if err := doJSON(cmd.Context(), c.Raw, http.MethodGet, "/api/v1/whoami", &w); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/whoami", nil, "", &w); err != nil {
 				return err
 			}
 			if g.output != "table" {

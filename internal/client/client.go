@@ -58,7 +58,9 @@ func IsAlreadyExists(err error) bool {
 	return errors.As(err, &e) && e.Type == api.ProblemExists
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte, contentType string, out any) error {
+// Do sends a request and decodes the JSON answer into out (nil: discard
+// it); an error answer is returned as *Error.
+func (c *Client) Do(ctx context.Context, method, path string, body []byte, contentType string, out any) error {
 	resp, err := c.send(ctx, method, path, body, contentType)
 	if err != nil {
 		return err
@@ -106,31 +108,31 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, con
 // CreateNetwork sends a network spec (YAML or JSON).
 func (c *Client) CreateNetwork(ctx context.Context, spec []byte) (*apis.Network, error) {
 	var n apis.Network
-	return &n, c.do(ctx, http.MethodPost, "/api/v1/networks", spec, "application/yaml", &n)
+	return &n, c.Do(ctx, http.MethodPost, "/api/v1/networks", spec, "application/yaml", &n)
 }
 
 // GetNetwork returns a network with its status.
 func (c *Client) GetNetwork(ctx context.Context, name string) (*apis.Network, error) {
 	var n apis.Network
-	return &n, c.do(ctx, http.MethodGet, "/api/v1/networks/"+url.PathEscape(name), nil, "", &n)
+	return &n, c.Do(ctx, http.MethodGet, "/api/v1/networks/"+url.PathEscape(name), nil, "", &n)
 }
 
 // ListNetworks returns every network.
 func (c *Client) ListNetworks(ctx context.Context) ([]*apis.Network, error) {
 	var l api.NetworkList
-	return l.Items, c.do(ctx, http.MethodGet, "/api/v1/networks", nil, "", &l)
+	return l.Items, c.Do(ctx, http.MethodGet, "/api/v1/networks", nil, "", &l)
 }
 
 // DeleteNetwork asks for a network to be deleted.
 func (c *Client) DeleteNetwork(ctx context.Context, name string) (*apis.Network, error) {
 	var n apis.Network
-	return &n, c.do(ctx, http.MethodDelete, "/api/v1/networks/"+url.PathEscape(name), nil, "", &n)
+	return &n, c.Do(ctx, http.MethodDelete, "/api/v1/networks/"+url.PathEscape(name), nil, "", &n)
 }
 
 // NetworkEvents returns a network's events after the event with id after.
 func (c *Client) NetworkEvents(ctx context.Context, name string, after int64) (api.EventList, error) {
 	var l api.EventList
-	return l, c.do(ctx, http.MethodGet, "/api/v1/networks/"+url.PathEscape(name)+"/events?after="+strconv.FormatInt(after, 10), nil, "", &l)
+	return l, c.Do(ctx, http.MethodGet, "/api/v1/networks/"+url.PathEscape(name)+"/events?after="+strconv.FormatInt(after, 10), nil, "", &l)
 }
 
 // Logs copies a node's output to w; with follow until ctx ends.
