@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -798,14 +799,11 @@ func writeAuditCSV(w io.Writer, entries []store.AuditEntry) {
 	cw.Flush()
 }
 
+// clientIP is the address a request came from, without its port.
 func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := len(host) - 1; i > 0 {
-		for j := i; j >= 0; j-- {
-			if host[j] == ':' {
-				return host[:j]
-			}
-		}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
 	return host
 }

@@ -142,11 +142,11 @@ func benchAPI(ctx context.Context, binDir, storeName, dsn string) error {
 		return err
 	}
 	for i := range benchOrgs {
-		admin := ""
+		firstAdmin := ""
 		if i == 7 {
-			admin = `,"admin":"alice"`
+			firstAdmin = `,"admin":"alice"`
 		}
-		if err := post(&http.Client{Transport: admin2(tok)}, "/organizations", fmt.Sprintf(`{"name":"org-%03d"%s}`, i, admin), 201); err != nil {
+		if err := post(admin, "/organizations", fmt.Sprintf(`{"name":"org-%03d"%s}`, i, firstAdmin), 201); err != nil {
 			return err
 		}
 	}
@@ -218,8 +218,6 @@ func benchAPI(ctx context.Context, binDir, storeName, dsn string) error {
 		Note: "POST a 4-validator network spec as an organization user: validate, check ownership, store, event, audit entry"})
 	return nil
 }
-
-func admin2(tok []byte) http.RoundTripper { return bearerRT{strings.TrimSpace(string(tok))} }
 
 // benchAPIStores runs benchAPI on SQLite and, when a server is at hand, on
 // PostgreSQL.
