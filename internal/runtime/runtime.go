@@ -33,6 +33,25 @@ type NodeSpec struct {
 	// Ports the node listens on, by name.
 	Ports     map[string]int `json:"ports,omitempty"`
 	Resources Resources      `json:"resources,omitempty"`
+	// Sidecars run beside the node and share its home directory, network
+	// and life: they start first, and when one of them exits the node is
+	// stopped with it (a second container in the node's pod, on
+	// Kubernetes).
+	Sidecars []Sidecar `json:"sidecars,omitempty"`
+}
+
+// Sidecar is a helper program of a node, such as the application a
+// CometBFT node talks to over ABCI.
+type Sidecar struct {
+	// Name is unique among the node's sidecars and names its log.
+	Name    string            `json:"name"`
+	Program string            `json:"program,omitempty"`
+	Image   string            `json:"image,omitempty"`
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	// ReadyAddress, when set, is a TCP address the sidecar listens on;
+	// the node starts only once it accepts connections.
+	ReadyAddress string `json:"readyAddress,omitempty"`
 }
 
 // File is one file in a node's home directory.
@@ -100,6 +119,8 @@ type LogOptions struct {
 	Tail int
 	// Follow keeps streaming new lines until the context ends.
 	Follow bool
+	// Sidecar selects a sidecar's output instead of the node's.
+	Sidecar string
 }
 
 // LogReader is implemented by runtimes that keep a node's output.

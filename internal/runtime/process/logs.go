@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/chaindock/chaindock/internal/runtime"
@@ -27,7 +28,14 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, 
 	if _, err := os.Stat(filepath.Join(dir, "instance.json")); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: %w", id, runtime.ErrNotFound)
 	}
-	path := filepath.Join(dir, "logs", "node.log")
+	name := "node"
+	if opts.Sidecar != "" {
+		if opts.Sidecar == name || strings.ContainsAny(opts.Sidecar, `/\.`) {
+			return fmt.Errorf("logs %s: no sidecar %q", id, opts.Sidecar)
+		}
+		name = opts.Sidecar
+	}
+	path := filepath.Join(dir, "logs", name+".log")
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) && opts.Follow {
 		f, err = waitOpen(ctx, path)

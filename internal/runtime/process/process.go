@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -157,6 +158,17 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 	if err != nil {
 		return runtime.Status{}, err
 	}
+	sidecars := make([]sidecarSpec, 0, len(spec.Sidecars))
+	for i, sc := range spec.Sidecars {
+		if !validSidecarName(sc.Name) || slices.ContainsFunc(spec.Sidecars[:i], func(o runtime.Sidecar) bool { return o.Name == sc.Name }) {
+			return runtime.Status{}, fmt.Errorf("start %s: sidecar name %q must be unique, of lower-case letters, digits and '-', and not node or shim", spec.ID, sc.Name)
+		}
+		path, err := r.lookPath(sc.Program)
+		if err != nil {
+			return runtime.Status{}, fmt.Errorf("sidecar %s: %w", sc.Name, err)
+		}
+		sidecars = append(sidecars, sidecarSpec{Name: sc.Name, Path: path, Args: sc.Args, Env: sidecarEnv(sc.Env), ReadyAddress: sc.ReadyAddress})
+	}
 	home := filepath.Join(dir, "home")
 	for _, d := range []string{home, filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -167,6 +179,9 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
 	}
 	if err := writeJSON(filepath.Join(dir, "instance.json"), instance{Spec: spec, SpecHash: hash, Program: program}); err != nil {
+		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
+	}
+	if err := writeJSON(filepath.Join(dir, sidecarsFile), sidecars); err != nil {
 		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
 	}
 	for _, f := range []string{"state.json", "exit.json"} {
@@ -203,8 +218,13 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 		}
 	}()
 
-	// The shim records the node's PID before anything else; wait for it.
-	deadline = time.Now().Add(10 * time.Second)
+	// The shim records the node's PID before anything else, after its
+	// sidecars are ready; wait for it.
+	wait := 10 * time.Second
+	if len(sidecars) > 0 {
+		wait += sidecarReadyTimeout
+	}
+	deadline = time.Now().Add(wait)
 	for {
 		st, err := r.Inspect(ctx, spec.ID)
 		if err == nil && (st.State == runtime.StateRunning || st.ExitedAt.After(time.Time{})) {
@@ -212,7 +232,7 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 		}
 		if time.Now().After(deadline) {
 			_ = r.Stop(ctx, spec.ID)
-			return runtime.Status{}, fmt.Errorf("start %s: the node shim recorded no state within 10s (see %s)", spec.ID, shimLog.Name())
+			return runtime.Status{}, fmt.Errorf("start %s: the node shim recorded no state within %s (see %s)", spec.ID, wait, shimLog.Name())
 		}
 		select {
 		case <-ctx.Done():
@@ -378,6 +398,11 @@ func livePIDs(ss shimState) []int {
 	if alive(ss.PID, ss.PIDStart) {
 		out = append(out, ss.PID)
 	}
+	for _, sc := range ss.Sidecars {
+		if alive(sc.PID, sc.Start) {
+			out = append(out, sc.PID)
+		}
+	}
 	return out
 }
 
@@ -392,6 +417,11 @@ func signalAll(ss shimState, sig syscall.Signal) {
 	}
 	if alive(ss.PID, ss.PIDStart) {
 		_ = syscall.Kill(ss.PID, sig)
+	}
+	for _, sc := range ss.Sidecars {
+		if alive(sc.PID, sc.Start) {
+			_ = syscall.Kill(sc.PID, sig)
+		}
 	}
 }
 
@@ -434,4 +464,16 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Status, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+func validSidecarName(name string) bool {
+	if name == "" || name == "node" || name == "shim" || len(name) > 63 {
+		return false
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }

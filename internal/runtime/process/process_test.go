@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == ShimCommand {
 		os.Exit(ShimMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "test-listener" {
+		os.Exit(testListener(os.Args[2:]))
+	}
 	os.Exit(m.Run())
 }
 

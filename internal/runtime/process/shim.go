@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,14 @@ type shimState struct {
 	PID       int       `json:"pid"`
 	PIDStart  uint64    `json:"pidStart"`
 	StartedAt time.Time `json:"startedAt"`
+	// Sidecars are the node's helper processes.
+	Sidecars []pidRecord `json:"sidecars,omitempty"`
+}
+
+type pidRecord struct {
+	Name  string `json:"name"`
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
 }
 
 type exitState struct {
@@ -67,33 +76,80 @@ func ShimMain(args []string) int {
 	}
 	defer logs.Close()
 
+	st := shimState{ShimPID: os.Getpid(), StartedAt: time.Now().UTC()}
+	st.ShimStart, _ = processStartTime(st.ShimPID)
+	fail := func(code int, msg string) int {
+		writeExit(*dir, exitState{Code: code, ExitedAt: time.Now().UTC(), Error: msg})
+		fmt.Fprintf(logs, "chaindock: %s\n", msg)
+		return code
+	}
+
+	var stopping atomic.Bool
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+
+	// Sidecars first: the node may need them from its first instant.
+	specs, err := readSidecars(*dir)
+	if err != nil {
+		return fail(2, err.Error())
+	}
+	sidecars := make([]*sidecar, 0, len(specs))
+	defer func() { stopSidecars(sidecars) }()
+	exited := make(chan *sidecar, len(specs))
+	for _, spec := range specs {
+		sc, err := startSidecar(*dir, spec, *maxMB, *keep, exited)
+		if err != nil {
+			return fail(127, err.Error())
+		}
+		sidecars = append(sidecars, sc)
+		st.Sidecars = append(st.Sidecars, sc.record)
+	}
+	if len(sidecars) > 0 {
+		// Recorded before the wait for readiness, so that a stop in the
+		// meantime finds them.
+		if err := writeJSON(filepath.Join(*dir, "state.json"), st); err != nil {
+			fmt.Fprintf(logs, "chaindock: record state: %v\n", err)
+		}
+	}
+	for _, sc := range sidecars {
+		if err := sc.waitReady(sigs, exited); err != nil {
+			return fail(1, err.Error())
+		}
+	}
+
 	cmd := exec.Command(rest[0], rest[1:]...)
 	cmd.Dir = filepath.Join(*dir, "home")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = 5 * time.Second
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-
 	if err := cmd.Start(); err != nil {
-		writeExit(*dir, exitState{Code: 127, ExitedAt: time.Now().UTC(), Error: err.Error()})
-		fmt.Fprintf(logs, "chaindock: start %s: %v\n", rest[0], err)
-		return 127
+		return fail(127, fmt.Sprintf("start %s: %v", rest[0], err))
 	}
-	st := shimState{ShimPID: os.Getpid(), PID: cmd.Process.Pid, StartedAt: time.Now().UTC()}
-	st.ShimStart, _ = processStartTime(st.ShimPID)
+	st.PID = cmd.Process.Pid
 	st.PIDStart, _ = processStartTime(st.PID)
 	if err := writeJSON(filepath.Join(*dir, "state.json"), st); err != nil {
 		fmt.Fprintf(logs, "chaindock: record state: %v\n", err)
 	}
 	go func() {
 		for s := range sigs {
+			stopping.Store(true)
 			_ = cmd.Process.Signal(s)
 		}
 	}()
 
-	err = cmd.Wait()
-	ex := exitState{ExitedAt: time.Now().UTC()}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var sidecarGone string
+	select {
+	case err = <-done:
+	case sc := <-exited:
+		if !stopping.Load() {
+			sidecarGone = fmt.Sprintf("sidecar %s %s; the node was stopped with it", sc.name, sc.exit)
+			fmt.Fprintf(logs, "chaindock: %s\n", sidecarGone)
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		err = <-done
+	}
+	ex := exitState{ExitedAt: time.Now().UTC(), Error: sidecarGone}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -106,6 +162,9 @@ func ShimMain(args []string) int {
 	default:
 		ex.Code = 1
 		ex.Error = err.Error()
+	}
+	if sidecarGone != "" && ex.Code == 0 {
+		ex.Code = 1
 	}
 	writeExit(*dir, ex)
 	return ex.Code
