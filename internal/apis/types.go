@@ -83,8 +83,13 @@ type Resources struct {
 
 // CometBFTSpec holds CometBFT-only settings.
 type CometBFTSpec struct {
-	// App is the ABCI application: "kvstore" (built into CometBFT).
+	// App is the ABCI application: "kvstore" (built into CometBFT, the
+	// default) or "chaindock" (ChainDock's notarisation and asset-transfer
+	// application, run beside each node).
 	App string `json:"app,omitempty"`
+	// SnapshotInterval is how many blocks apart the chaindock application
+	// takes state-sync snapshots; 0 means the default (100).
+	SnapshotInterval int `json:"snapshotInterval,omitempty"`
 }
 
 // Network phases.

@@ -6,7 +6,9 @@ package chain
 
 import (
 	"context"
+	"errors"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
@@ -60,8 +62,9 @@ type NodeInfo struct {
 type Driver interface {
 	// Validate checks the parts of a spec only this chain understands.
 	Validate(spec *apis.NetworkSpec) apis.ErrorList
-	// PortNames are the ports each node with role listens on.
-	PortNames(role string) []string
+	// PortNames are the ports a node with role listens on in a network
+	// with spec.
+	PortNames(spec *apis.NetworkSpec, role string) []string
 	// Plan generates the artifacts and node specs of a network.
 	Plan(ctx context.Context, req PlanRequest) (*Plan, error)
 	// Probe asks a running node how it is.
@@ -78,3 +81,77 @@ func Get(name string) (Driver, error) { return drivers.Get(name) }
 
 // Names lists the registered drivers.
 func Names() []string { return drivers.Names() }
+
+// Block is a committed block as the explorer keeps it.
+type Block struct {
+	Height   int64
+	Hash     string // upper-case hex
+	Time     time.Time
+	Proposer string
+	AppHash  string
+	Txs      []Tx
+}
+
+// Tx is a committed transaction.
+type Tx struct {
+	Hash   string // upper-case hex
+	Height int64
+	Index  int
+	Code   uint32 // 0: applied; otherwise refused by the application
+	Log    string
+	Type   string // the application's transaction type, when the driver knows it
+	Data   []byte
+}
+
+// SubmitResult is a node's answer to a submitted transaction.
+type SubmitResult struct {
+	Hash string
+	// Code and Log are the application's verdict on admission; a non-zero
+	// code means the transaction was refused and will never be committed.
+	Code uint32
+	Log  string
+}
+
+// QueryResult is the application's answer to a query.
+type QueryResult struct {
+	Code   uint32
+	Log    string
+	Value  []byte
+	Height int64
+}
+
+// ErrTxNotFound is returned by Ledger.Tx for a transaction the node has
+// not committed.
+var ErrTxNotFound = errors.New("transaction not found")
+
+// Ledger is implemented by drivers whose chains the platform reads blocks
+// from and submits transactions to, for the explorer and the gateway. An
+// error from these methods means the node could not be asked (try
+// another); an application's refusal is a result, not an error.
+type Ledger interface {
+	// LatestHeight is the height of the node's newest committed block.
+	LatestHeight(ctx context.Context, node PlannedNode) (int64, error)
+	// Blocks returns the committed blocks from..to (inclusive), in order.
+	Blocks(ctx context.Context, node PlannedNode, from, to int64) ([]Block, error)
+	// Submit hands a signed transaction to the node's pool and returns
+	// once the node admitted or refused it.
+	Submit(ctx context.Context, node PlannedNode, tx []byte) (SubmitResult, error)
+	// Tx returns a committed transaction by hash, or ErrTxNotFound.
+	Tx(ctx context.Context, node PlannedNode, hash string) (*Tx, error)
+	// Query asks the node's application.
+	Query(ctx context.Context, node PlannedNode, path string, data []byte) (QueryResult, error)
+}
+
+// ReadyNodes are the network's nodes that are Running, highest first, as
+// the explorer and the gateway reach them.
+func ReadyNodes(n *apis.Network) []PlannedNode {
+	var out []PlannedNode
+	nodes := append([]apis.NodeStatus(nil), n.Status.Nodes...)
+	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].Height > nodes[j].Height })
+	for _, s := range nodes {
+		if s.Phase == apis.NodeRunning && len(s.Endpoints) > 0 {
+			out = append(out, PlannedNode{Name: s.Name, Role: s.Role, Organization: s.Organization, NodeID: s.NodeID, Endpoints: s.Endpoints})
+		}
+	}
+	return out
+}

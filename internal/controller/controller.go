@@ -310,7 +310,7 @@ func (c *Controller) ensurePlan(ctx context.Context, n *apis.Network, drv chain.
 	ports := map[string]map[string]int{}
 	total := 0
 	for _, node := range n.Spec.Nodes() {
-		names := drv.PortNames(node.Role)
+		names := drv.PortNames(&n.Spec, node.Role)
 		got, err := c.opts.Store.AllocatePorts(ctx, uid, node.Name, len(names), c.opts.Ports, c.portFree)
 		if err != nil {
 			return nil, fmt.Errorf("allocate ports for %s: %w", node.Name, err)

@@ -57,8 +57,8 @@ func testNode(mode, port string) int {
 
 type testDriver struct{}
 
-func (testDriver) Validate(*apis.NetworkSpec) apis.ErrorList { return nil }
-func (testDriver) PortNames(string) []string                 { return []string{"rpc"} }
+func (testDriver) Validate(*apis.NetworkSpec) apis.ErrorList    { return nil }
+func (testDriver) PortNames(*apis.NetworkSpec, string) []string { return []string{"rpc"} }
 
 func (testDriver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, error) {
 	exe, err := os.Executable()

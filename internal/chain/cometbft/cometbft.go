@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
@@ -19,13 +21,13 @@ import (
 	cmtjson "github.com/cometbft/cometbft/libs/json"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
-	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	"github.com/cometbft/cometbft/types"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/runtime"
+	"github.com/chaindock/chaindock/internal/version"
 )
 
 // Name is the driver's registered name.
@@ -36,12 +38,33 @@ const Program = "cometbft"
 
 // Port names.
 const (
-	PortP2P = "p2p"
-	PortRPC = "rpc"
+	PortP2P  = "p2p"
+	PortRPC  = "rpc"
+	PortABCI = "abci"
 )
 
-// AppKVStore is CometBFT's built-in key-value application.
-const AppKVStore = "kvstore"
+// Applications a network can run.
+const (
+	// AppKVStore is CometBFT's built-in key-value application.
+	AppKVStore = "kvstore"
+	// AppChainDock is ChainDock's own application (notarisation and asset
+	// transfer), run as a sidecar of each node.
+	AppChainDock = "chaindock"
+)
+
+// AppProgram is the binary of ChainDock's application.
+const AppProgram = "chaindock-app"
+
+// DefaultSnapshotInterval is how many blocks apart the chaindock
+// application takes state-sync snapshots by default.
+const DefaultSnapshotInterval = 100
+
+func app(spec *apis.NetworkSpec) string {
+	if spec.CometBFT == nil || spec.CometBFT.App == "" {
+		return AppKVStore
+	}
+	return spec.CometBFT.App
+}
 
 const validatorPower = 10
 
@@ -51,7 +74,8 @@ func init() {
 
 // Driver plans and probes CometBFT networks.
 type Driver struct {
-	client *http.Client
+	client  *http.Client
+	clients sync.Map // RPC address → *rpchttp.HTTP
 }
 
 var _ chain.Driver = (*Driver)(nil)
@@ -66,16 +90,26 @@ func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 	var errs apis.ErrorList
 	if spec.CometBFT != nil {
 		switch spec.CometBFT.App {
-		case "", AppKVStore:
+		case "", AppKVStore, AppChainDock:
 		default:
-			errs.Add("spec.cometbft.app", "unknown application %q (supported: %q)", spec.CometBFT.App, AppKVStore)
+			errs.Add("spec.cometbft.app", "unknown application %q (supported: %q, %q)", spec.CometBFT.App, AppKVStore, AppChainDock)
+		}
+		if i := spec.CometBFT.SnapshotInterval; i < 0 || i > 1_000_000 {
+			errs.Add("spec.cometbft.snapshotInterval", "must be from 0 (the default, %d) to 1000000, not %d", DefaultSnapshotInterval, i)
+		} else if i != 0 && spec.CometBFT.App != AppChainDock {
+			errs.Add("spec.cometbft.snapshotInterval", "applies only to app %q", AppChainDock)
 		}
 	}
 	return errs
 }
 
 // PortNames implements chain.Driver.
-func (d *Driver) PortNames(string) []string { return []string{PortP2P, PortRPC} }
+func (d *Driver) PortNames(spec *apis.NetworkSpec, _ string) []string {
+	if app(spec) == AppChainDock {
+		return []string{PortP2P, PortRPC, PortABCI}
+	}
+	return []string{PortP2P, PortRPC}
+}
 
 type nodeKeys struct {
 	node      apis.NodeSpec
@@ -83,6 +117,7 @@ type nodeKeys struct {
 	nodeKey   p2p.NodeKey
 	id        p2p.ID
 	p2p, rpc  int
+	abci      int
 	peersAddr string
 }
 
@@ -112,6 +147,10 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 			id:      p2p.PubKeyToID(nk.PubKey()),
 			p2p:     ports[PortP2P],
 			rpc:     ports[PortRPC],
+			abci:    ports[PortABCI],
+		}
+		if app(&n.Spec) == AppChainDock && k.abci == 0 {
+			return nil, fmt.Errorf("plan %s: no application port for node %s", n.Metadata.Name, node.Name)
 		}
 		k.peersAddr = fmt.Sprintf("%s@%s:%d", k.id, req.Host, k.p2p)
 		keys[i] = k
@@ -158,32 +197,46 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 		if err != nil {
 			return nil, err
 		}
+		spec := runtime.NodeSpec{
+			Program: Program,
+			Image:   "cometbft/cometbft:v0.38.26",
+			Args:    []string{"start", "--home", "."},
+			Env:     goRuntimeEnv(k.node.Resources),
+			Files: []runtime.File{
+				{Path: "config/config.toml", Data: cfgTOML, Mode: 0o600},
+				{Path: "config/genesis.json", Data: genesisJSON, Mode: 0o600},
+				{Path: "config/priv_validator_key.json", Data: pvJSON, Mode: 0o600},
+				{Path: "config/node_key.json", Data: nkJSON, Mode: 0o600},
+				// The node advances this file with every vote it signs;
+				// resetting it would let a validator sign twice.
+				{Path: "data/priv_validator_state.json", Data: []byte(`{"height": "0", "round": 0, "step": 0}` + "\n"), Mode: 0o600, KeepExisting: true},
+			},
+			Ports:     map[string]int{PortP2P: k.p2p, PortRPC: k.rpc},
+			Resources: runtime.Resources(k.node.Resources),
+		}
+		endpoints := map[string]string{
+			PortRPC: fmt.Sprintf("http://%s:%d", req.Host, k.rpc),
+			PortP2P: "tcp://" + k.peersAddr,
+		}
+		if app(&n.Spec) == AppChainDock {
+			addr := net.JoinHostPort(req.Host, fmt.Sprint(k.abci))
+			spec.Ports[PortABCI] = k.abci
+			spec.Sidecars = []runtime.Sidecar{{
+				Name:         "app",
+				Program:      AppProgram,
+				Image:        "chaindock/chaindock-app:" + version.Version,
+				Args:         []string{"--home", ".", "--addr", "tcp://" + addr, "--snapshot-interval", fmt.Sprint(snapshotInterval(&n.Spec))},
+				ReadyAddress: addr,
+			}}
+			endpoints[PortABCI] = "tcp://" + addr
+		}
 		plan.Nodes = append(plan.Nodes, chain.PlannedNode{
 			Name:         k.node.Name,
 			Role:         k.node.Role,
 			Organization: k.node.Organization,
 			NodeID:       string(k.id),
-			Spec: runtime.NodeSpec{
-				Program: Program,
-				Image:   "cometbft/cometbft:v0.38.26",
-				Args:    []string{"start", "--home", "."},
-				Env:     goRuntimeEnv(k.node.Resources),
-				Files: []runtime.File{
-					{Path: "config/config.toml", Data: cfgTOML, Mode: 0o600},
-					{Path: "config/genesis.json", Data: genesisJSON, Mode: 0o600},
-					{Path: "config/priv_validator_key.json", Data: pvJSON, Mode: 0o600},
-					{Path: "config/node_key.json", Data: nkJSON, Mode: 0o600},
-					// The node advances this file with every vote it signs;
-					// resetting it would let a validator sign twice.
-					{Path: "data/priv_validator_state.json", Data: []byte(`{"height": "0", "round": 0, "step": 0}` + "\n"), Mode: 0o600, KeepExisting: true},
-				},
-				Ports:     map[string]int{PortP2P: k.p2p, PortRPC: k.rpc},
-				Resources: runtime.Resources(k.node.Resources),
-			},
-			Endpoints: map[string]string{
-				PortRPC: fmt.Sprintf("http://%s:%d", req.Host, k.rpc),
-				PortP2P: "tcp://" + k.peersAddr,
-			},
+			Spec:         spec,
+			Endpoints:    endpoints,
 		})
 	}
 	return plan, nil
@@ -201,6 +254,12 @@ func nodeConfig(n *apis.Network, k nodeKeys, host string, peers []string) ([]byt
 	cfg := cmtcfg.DefaultConfig()
 	cfg.Moniker = k.node.Name
 	cfg.ProxyApp = AppKVStore
+	if app(&n.Spec) == AppChainDock {
+		cfg.ProxyApp = "tcp://" + net.JoinHostPort(host, fmt.Sprint(k.abci))
+		// Every transaction is indexed, so that the platform can find one
+		// by hash on any node.
+		cfg.TxIndex.Indexer = "kv"
+	}
 	cfg.LogLevel = "info"
 	cfg.P2P.ListenAddress = fmt.Sprintf("tcp://%s:%d", host, k.p2p)
 	cfg.P2P.ExternalAddress = fmt.Sprintf("%s:%d", host, k.p2p)
@@ -253,7 +312,7 @@ func goRuntimeEnv(r apis.Resources) map[string]string {
 // Probe implements chain.Driver.
 func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeInfo, error) {
 	addr := node.Endpoints[PortRPC]
-	c, err := rpchttp.NewWithClient(addr, "/websocket", d.client)
+	c, err := d.rpc(node)
 	if err != nil {
 		return chain.NodeInfo{}, fmt.Errorf("probe %s: %w", node.Name, err)
 	}
@@ -273,4 +332,11 @@ func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeI
 	}
 	info.Peers = ni.NPeers
 	return info, nil
+}
+
+func snapshotInterval(spec *apis.NetworkSpec) int {
+	if spec.CometBFT != nil && spec.CometBFT.SnapshotInterval > 0 {
+		return spec.CometBFT.SnapshotInterval
+	}
+	return DefaultSnapshotInterval
 }
