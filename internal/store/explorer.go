@@ -41,7 +41,11 @@ type TxCursor struct {
 type Explorer interface {
 	// PutBlocks stores blocks with their transactions in one transaction.
 	// A block already stored at its height is left as it is, so a batch
-	// may be written again after a crash.
+	// may be written again after a crash. Callers write a network's blocks
+	// in order, from IndexedHeight+1 on with no gap, which is what lets
+	// IndexedHeight be the highest height stored. A transaction takes its
+	// network, height and time from its block, and its Index is its place
+	// in the block's Txs.
 	PutBlocks(ctx context.Context, blocks []Block) error
 	// IndexedHeight is the height up to which every block of the network
 	// is stored (0 when none is).

@@ -72,7 +72,8 @@ type Store interface {
 	// UpdateStatus replaces the status when o.ResourceVersion is current.
 	UpdateStatus(ctx context.Context, o *Object) (*Object, error)
 	// Delete removes the object with uid together with everything it owns:
-	// events, blobs and ports. Deleting a missing object is not an error.
+	// events, blobs, ports and, for a network, its indexed chain. Deleting
+	// a missing object is not an error.
 	Delete(ctx context.Context, kind, name, uid string) error
 
 	// AddEvent records an event.
@@ -100,6 +101,7 @@ type Store interface {
 	Ports(ctx context.Context, ownerUID string) (map[string][]int, error)
 
 	Tenancy
+	Explorer
 
 	// AcquireLease takes or renews the lease name for holder until now+ttl,
 	// if it is free, expired, or already holder's. It returns whether

@@ -21,6 +21,7 @@ func open(t *testing.T) store.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, open)
 	storetest.RunTenancy(t, open)
+	storetest.RunExplorer(t, open)
 }
 
 func TestAuditIsAppendOnly(t *testing.T) {

@@ -1,0 +1,226 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/chaindock/chaindock/internal/store"
+)
+
+var _ store.Explorer = (*Store)(nil)
+
+// Page sizes of Blocks and Txs.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+func pageSize(limit int) int {
+	switch {
+	case limit <= 0:
+		return defaultPage
+	case limit > maxPage:
+		return maxPage
+	}
+	return limit
+}
+
+// PutBlocks implements store.Explorer. A transaction takes its network,
+// height and time from its block, and its index must be its place in the
+// block's list, so that no two of a block's transactions can share a key
+// and one be dropped as already stored.
+func (s *Store) PutBlocks(ctx context.Context, blocks []store.Block) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	first, last := blocks[0], blocks[len(blocks)-1]
+	what := fmt.Sprintf("put blocks %d-%d of network %s", first.Height, last.Height, first.NetworkUID)
+	for _, b := range blocks {
+		if b.NetworkUID == "" || b.Height < 1 {
+			return fmt.Errorf("%s: block %d of network %q: a block needs a network and a height of 1 or more", what, b.Height, b.NetworkUID)
+		}
+		for i, t := range b.Txs {
+			if t.Index != i {
+				return fmt.Errorf("%s: transaction %d of block %d has index %d", what, i, b.Height, t.Index)
+			}
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	// Batches hold hundreds of blocks and thousands of transactions: parse
+	// each statement once.
+	putBlock, err := tx.PrepareContext(ctx, s.q(`INSERT INTO blocks (network_uid, height, hash, time, proposer, app_hash, num_txs)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (network_uid, height) DO NOTHING`))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer putBlock.Close()
+	putTx, err := tx.PrepareContext(ctx, s.q(`INSERT INTO txs (network_uid, height, idx, hash, time, code, log, type, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (network_uid, height, idx) DO NOTHING`))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer putTx.Close()
+	for _, b := range blocks {
+		res, err := putBlock.ExecContext(ctx, b.NetworkUID, b.Height, b.Hash, unix(b.Time), b.Proposer, b.AppHash, b.NumTxs)
+		if err != nil {
+			return fmt.Errorf("%s: block %d: %w", what, b.Height, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("%s: block %d: %w", what, b.Height, err)
+		}
+		if n == 0 {
+			// Stored before, with its transactions in the same commit.
+			continue
+		}
+		for _, t := range b.Txs {
+			data := t.Data
+			if data == nil {
+				data = []byte{}
+			}
+			if _, err := putTx.ExecContext(ctx, b.NetworkUID, b.Height, t.Index, t.Hash, unix(b.Time), int64(t.Code), t.Log, t.Type, data); err != nil {
+				return fmt.Errorf("%s: transaction %s: %w", what, t.Hash, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// IndexedHeight implements store.Explorer. It is the highest stored
+// height, which has every lower block below it because PutBlocks' callers
+// write blocks in order from IndexedHeight+1 (see store.Explorer); a
+// chain whose initial height is above 1 is covered as well.
+func (s *Store) IndexedHeight(ctx context.Context, networkUID string) (int64, error) {
+	var h int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COALESCE(MAX(height), 0) FROM blocks WHERE network_uid = ?`), networkUID).Scan(&h)
+	if err != nil {
+		return 0, fmt.Errorf("indexed height of network %s: %w", networkUID, err)
+	}
+	return h, nil
+}
+
+const blockColumns = `network_uid, height, hash, time, proposer, app_hash, num_txs`
+
+func scanBlock(row interface{ Scan(...any) error }) (store.Block, error) {
+	var b store.Block
+	var t int64
+	err := row.Scan(&b.NetworkUID, &b.Height, &b.Hash, &t, &b.Proposer, &b.AppHash, &b.NumTxs)
+	b.Time = fromUnix(t)
+	return b, err
+}
+
+// BlockByHeight implements store.Explorer.
+func (s *Store) BlockByHeight(ctx context.Context, networkUID string, height int64) (*store.Block, error) {
+	b, err := scanBlock(s.db.QueryRowContext(ctx, s.q(`SELECT `+blockColumns+` FROM blocks WHERE network_uid = ? AND height = ?`), networkUID, height))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("block %d of network %s", height, networkUID))
+	}
+	return &b, nil
+}
+
+// BlockByHash implements store.Explorer.
+func (s *Store) BlockByHash(ctx context.Context, networkUID, hash string) (*store.Block, error) {
+	// No ORDER BY: with one, SQLite walks the primary key in its order
+	// instead of seeking blocks_by_hash. A chain's block hashes are unique.
+	b, err := scanBlock(s.db.QueryRowContext(ctx, s.q(`SELECT `+blockColumns+` FROM blocks WHERE network_uid = ? AND hash = ? LIMIT 1`), networkUID, hash))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("block %s of network %s", hash, networkUID))
+	}
+	return &b, nil
+}
+
+// Blocks implements store.Explorer.
+func (s *Store) Blocks(ctx context.Context, networkUID string, before int64, limit int) ([]store.Block, error) {
+	if before <= 0 {
+		// A bound rather than "? = 0 OR", which would keep the database
+		// from seeking to the page.
+		before = math.MaxInt64
+	}
+	out, err := queryAll(ctx, s, s.db, scanBlock, `SELECT `+blockColumns+` FROM blocks
+		WHERE network_uid = ? AND height < ? ORDER BY height DESC LIMIT ?`, networkUID, before, pageSize(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list blocks of network %s before %d: %w", networkUID, before, err)
+	}
+	return out, nil
+}
+
+const txColumns = `network_uid, height, idx, hash, time, code, log, type, data`
+
+func scanTx(row interface{ Scan(...any) error }) (store.Tx, error) {
+	var t store.Tx
+	var at, code int64
+	err := row.Scan(&t.NetworkUID, &t.Height, &t.Index, &t.Hash, &at, &code, &t.Log, &t.Type, &t.Data)
+	t.Time, t.Code = fromUnix(at), uint32(code) //nolint:gosec // stored from a uint32
+	return t, err
+}
+
+// TxByHash implements store.Explorer. A transaction included twice is
+// found at its newest place.
+func (s *Store) TxByHash(ctx context.Context, networkUID, hash string) (*store.Tx, error) {
+	what := fmt.Sprintf("transaction %s of network %s", hash, networkUID)
+	// The newest is picked here rather than by an ORDER BY, for which
+	// SQLite would walk the primary key instead of seeking txs_by_hash.
+	txs, err := queryAll(ctx, s, s.db, scanTx, `SELECT `+txColumns+` FROM txs WHERE network_uid = ? AND hash = ?`, networkUID, hash)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(txs) == 0 {
+		return nil, fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	newest := txs[0]
+	for _, t := range txs[1:] {
+		if t.Height > newest.Height || t.Height == newest.Height && t.Index > newest.Index {
+			newest = t
+		}
+	}
+	return &newest, nil
+}
+
+// Txs implements store.Explorer.
+func (s *Store) Txs(ctx context.Context, networkUID string, height int64, before *store.TxCursor, limit int) ([]store.Tx, error) {
+	// No block is at the largest height, so (MaxInt64, 0) is above every
+	// transaction; a bound keeps the query an index seek.
+	cur := store.TxCursor{Height: math.MaxInt64}
+	if before != nil {
+		cur = *before
+	}
+	query := `SELECT ` + txColumns + ` FROM txs WHERE network_uid = ? AND (height, idx) < (?, ?)`
+	args := []any{networkUID, cur.Height, cur.Index}
+	if height > 0 {
+		query += ` AND height = ?`
+		args = append(args, height)
+	}
+	query += ` ORDER BY height DESC, idx DESC LIMIT ?`
+	args = append(args, pageSize(limit))
+	out, err := queryAll(ctx, s, s.db, scanTx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list transactions of network %s: %w", networkUID, err)
+	}
+	return out, nil
+}
+
+// ForgetChain implements store.Explorer.
+func (s *Store) ForgetChain(ctx context.Context, networkUID string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("forget chain of network %s: %w", networkUID, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, q := range []string{`DELETE FROM txs WHERE network_uid = ?`, `DELETE FROM blocks WHERE network_uid = ?`} {
+		if _, err := tx.ExecContext(ctx, s.q(q), networkUID); err != nil {
+			return fmt.Errorf("forget chain of network %s: %w", networkUID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("forget chain of network %s: %w", networkUID, err)
+	}
+	return nil
+}
