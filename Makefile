@@ -15,9 +15,10 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: $(BIN)/cometbft ## Build bin/chaindock and install the pinned cometbft into bin/
+build: $(BIN)/cometbft ## Build bin/chaindock, its node shim and application, and install the pinned cometbft into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/chaindock ./cmd/chaindock
 	$(GO) build -o $(BIN)/chaindock-node-shim ./cmd/chaindock-node-shim
+	$(GO) build -o $(BIN)/chaindock-app ./cmd/chaindock-app
 
 # The node binary, pinned; the stamp makes a version change reinstall it.
 $(BIN)/cometbft: $(BIN)/.cometbft-$(COMETBFT_VERSION)
