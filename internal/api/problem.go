@@ -15,6 +15,17 @@ type Problem struct {
 	Detail   string            `json:"detail,omitempty"`
 	Instance string            `json:"instance,omitempty"`
 	Errors   []apis.FieldError `json:"errors,omitempty"`
+	// Refusal is an application's refusal of a transaction.
+	Refusal *Refusal `json:"refusal,omitempty"`
+}
+
+// Refusal says which transaction an application refused and why.
+type Refusal struct {
+	Hash string `json:"hash"`
+	Code uint32 `json:"code"`
+	Log  string `json:"log"`
+	// Height is the block the refusal is recorded in, if any.
+	Height int64 `json:"height,omitempty"`
 }
 
 // Problem types.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/auth"
+	"github.com/chaindock/chaindock/internal/gateway"
 	"github.com/chaindock/chaindock/internal/metrics"
 	"github.com/chaindock/chaindock/internal/runtime"
 	"github.com/chaindock/chaindock/internal/store"
@@ -48,6 +49,11 @@ type Options struct {
 	// LoginRate is the login attempts per second one address may make, in
 	// bursts of five times that; zero means 2.
 	LoginRate float64
+	// GatewayRate is the transactions per second one caller may submit to
+	// one network, in bursts of twice that; zero disables the limit.
+	GatewayRate float64
+	// Gateway submits applications' transactions; nil means the defaults.
+	Gateway *gateway.Gateway
 }
 
 // API is the HTTP handler.
@@ -56,6 +62,8 @@ type API struct {
 	router       chi.Router
 	limiter      *limiter
 	loginLimiter *limiter
+	gatewayLimit *limiter
+	gateway      *gateway.Gateway
 }
 
 // New builds the handler.
@@ -72,7 +80,13 @@ func New(opts Options) *API {
 	if opts.LoginRate == 0 {
 		opts.LoginRate = 2
 	}
-	a := &API{opts: opts, limiter: newLimiter(opts.RateLimit, opts.RateBurst), loginLimiter: newLimiter(opts.LoginRate, int(5*opts.LoginRate))}
+	if opts.Gateway == nil {
+		opts.Gateway = gateway.New()
+	}
+	a := &API{
+		opts: opts, limiter: newLimiter(opts.RateLimit, opts.RateBurst), loginLimiter: newLimiter(opts.LoginRate, int(5*opts.LoginRate)),
+		gatewayLimit: newLimiter(opts.GatewayRate, max(1, int(2*opts.GatewayRate))), gateway: opts.Gateway,
+	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, a.logRequests, middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -100,6 +114,16 @@ func New(opts Options) *API {
 				r.Get("/networks/{name}/nodes/{node}", a.getNode)
 				r.Get("/networks/{name}/nodes/{node}/logs", a.nodeLogs)
 				r.Get("/networks/{name}/events", a.networkEvents)
+				r.Get("/networks/{name}/blocks", a.listBlocks)
+				r.Get("/networks/{name}/blocks/{block}", a.getBlock)
+				r.Get("/networks/{name}/transactions", a.listTxs)
+				r.Post("/networks/{name}/transactions", a.submitTx)
+				r.Get("/networks/{name}/transactions/{hash}", a.getTx)
+				r.Get("/networks/{name}/search", a.search)
+				r.Get("/networks/{name}/explorer", a.explorerStatus)
+				r.Post("/networks/{name}/explorer/reindex", a.reindex)
+				r.Get("/networks/{name}/query", a.queryApp)
+				r.Get("/networks/{name}/notary/{hash}", a.notaryProof)
 				r.Get("/events", a.listEvents)
 				r.Get("/users", a.listUsers)
 				r.Post("/users", a.createUser)

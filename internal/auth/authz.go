@@ -73,10 +73,14 @@ const (
 	InvitationReply Action = "invitation.reply"
 	ConsortiumLeave Action = "consortium.leave"
 	PlatformManage  Action = "platform.manage"
+	// LedgerRead reads a network's blocks and transactions and queries its
+	// application; LedgerSubmit sends it transactions.
+	LedgerRead   Action = "ledger.read"
+	LedgerSubmit Action = "ledger.submit"
 )
 
 // KeyActions are the actions an API key may be scoped to.
-var KeyActions = []Action{NetworkRead, NetworkWrite, NodeRead}
+var KeyActions = []Action{NetworkRead, NetworkWrite, NodeRead, LedgerRead, LedgerSubmit}
 
 // rule says which roles of which organizations allow an action.
 type rule struct {
@@ -101,6 +105,8 @@ var rules = map[Action]rule{
 	ConsortiumOwn:   {roles: []string{RoleAdmin}},
 	InvitationReply: {roles: []string{RoleAdmin}},
 	ConsortiumLeave: {roles: []string{RoleAdmin}},
+	LedgerRead:      {roles: Roles, members: true},
+	LedgerSubmit:    {roles: []string{RoleAdmin, RoleMember}, members: true},
 }
 
 // Scope is what an action is done to: the organization that owns it, the

@@ -25,6 +25,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		portRange     string
 		probeInterval time.Duration
 		rateLimit     float64
+		gatewayRate   float64
 		controller    bool
 		logLevel      string
 		logFormat     string
@@ -69,7 +70,7 @@ next server started on the same data directory re-adopts them.`,
 			defer stop()
 			return server.Run(ctx, server.Config{
 				DataDir: dataDir, Listen: listen, StoreDSN: storeDSN, BinDirs: binDirs, Ports: ports,
-				ProbeInterval: probeInterval, RateLimit: rateLimit, NoController: !controller, Log: slog.New(h),
+				ProbeInterval: probeInterval, RateLimit: rateLimit, GatewayRate: gatewayRate, NoController: !controller, Log: slog.New(h),
 			})
 		},
 	}
@@ -80,6 +81,7 @@ next server started on the same data directory re-adopts them.`,
 	f.StringVar(&portRange, "port-range", "30000-39999", "host ports handed to nodes")
 	f.DurationVar(&probeInterval, "probe-interval", 2*time.Second, "how often running nodes are probed")
 	f.BoolVar(&controller, "controller", true, "run the controller; false serves the API only (a replica beside a server that runs it)")
+	f.Float64Var(&gatewayRate, "gateway-rate", 0, "transactions per second each caller may submit to one network through the gateway, with bursts of twice that; 0 for no limit beyond --rate-limit")
 	f.Float64Var(&rateLimit, "rate-limit", 100, "API requests per second each caller (user, API key or token) may make, with bursts of twice that; 0 for no limit")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

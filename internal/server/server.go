@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/controller"
+	"github.com/chaindock/chaindock/internal/explorer"
 	"github.com/chaindock/chaindock/internal/leader"
 	"github.com/chaindock/chaindock/internal/metrics"
 	_ "github.com/chaindock/chaindock/internal/plugins" // every chain driver and runtime
@@ -63,7 +65,10 @@ type Config struct {
 	NoController bool
 	// RateLimit is the API requests per second each caller may make.
 	RateLimit float64
-	Log       *slog.Logger
+	// GatewayRate is the transactions per second each caller may submit
+	// to one network; zero for no limit.
+	GatewayRate float64
+	Log         *slog.Logger
 	// Ready, if set, is called with the API's address once it listens.
 	Ready func(addr string)
 }
@@ -128,7 +133,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	handler := api.New(api.Options{
-		Store: st, Keys: st, Token: token, Enqueue: enqueue, Runtimes: runtimes, Metrics: m, Log: log, RateLimit: cfg.RateLimit,
+		Store: st, Keys: st, Token: token, Enqueue: enqueue, Runtimes: runtimes, Metrics: m, Log: log, RateLimit: cfg.RateLimit, GatewayRate: cfg.GatewayRate,
 		Registries: apis.Registries{Chains: chain.Names(), Runtimes: runtime.Names()},
 		Validate: func(spec *apis.NetworkSpec) apis.ErrorList {
 			d, err := chain.Get(spec.Chain)
@@ -176,6 +181,11 @@ func Run(ctx context.Context, cfg Config) error {
 				c := controller.New(ctrlOpts)
 				ctrl.Store(c)
 				defer ctrl.Store(nil)
+				// The leader also indexes the chains for the explorer.
+				ix := &explorer.Indexer{Store: st, Log: log.With("component", "explorer")}
+				var wg sync.WaitGroup
+				defer wg.Wait()
+				wg.Go(func() { _ = ix.Run(ctx) })
 				return c.Start(ctx)
 			})
 		}()

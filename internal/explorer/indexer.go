@@ -1,0 +1,257 @@
+// Package explorer indexes the blocks and transactions of every network
+// into the store, so that they can be listed and found by height, block
+// hash or transaction hash without asking a node.
+package explorer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/store"
+)
+
+// Defaults of the indexer.
+const (
+	DefaultInterval = 500 * time.Millisecond
+	DefaultBatch    = 100
+	// scanInterval is how often the indexer looks for networks to follow.
+	scanInterval = time.Second
+)
+
+// Indexer follows each network's chain from a node that is Running and
+// writes its blocks into the store, from the first un-indexed height on:
+// it resumes where it stopped after a restart, and writes are idempotent,
+// so a batch written twice after a crash is harmless.
+type Indexer struct {
+	Store store.Store
+	Log   *slog.Logger
+	// Interval is the pause when the index has caught up with the chain.
+	Interval time.Duration
+	// Batch is the most blocks read and written at once.
+	Batch int
+
+	mu      sync.Mutex
+	follows map[string]*follow // by network UID
+}
+
+// Progress is how far a network's index is.
+type Progress struct {
+	IndexedHeight int64     `json:"indexedHeight"`
+	ChainHeight   int64     `json:"chainHeight"`
+	Lag           int64     `json:"lag"`
+	UpdatedAt     time.Time `json:"updatedAt,omitzero"`
+	Error         string    `json:"error,omitempty"`
+}
+
+type follow struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	p      Progress
+}
+
+func (f *follow) set(fn func(p *Progress)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.p)
+	f.p.Lag = max(0, f.p.ChainHeight-f.p.IndexedHeight)
+	f.p.UpdatedAt = time.Now().UTC()
+}
+
+// Progress reports how far the index of the network with uid is, when
+// this indexer follows it.
+func (x *Indexer) Progress(uid string) (Progress, bool) {
+	x.mu.Lock()
+	f := x.follows[uid]
+	x.mu.Unlock()
+	if f == nil {
+		return Progress{}, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.p, true
+}
+
+// Run follows every indexable network until ctx ends.
+func (x *Indexer) Run(ctx context.Context) error {
+	if x.Interval == 0 {
+		x.Interval = DefaultInterval
+	}
+	if x.Batch == 0 {
+		x.Batch = DefaultBatch
+	}
+	x.mu.Lock()
+	x.follows = map[string]*follow{}
+	x.mu.Unlock()
+	t := time.NewTicker(scanInterval)
+	defer t.Stop()
+	for {
+		x.scan(ctx)
+		select {
+		case <-ctx.Done():
+			x.stopAll()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Follows reports whether a network can be indexed: its chain reads blocks
+// and it has been deployed.
+func Follows(n *apis.Network) bool {
+	d, err := chain.Get(n.Spec.Chain)
+	if err != nil {
+		return false
+	}
+	_, ok := d.(chain.Ledger)
+	return ok && n.Metadata.DeletionTimestamp == nil && n.Status.RunningSince != nil
+}
+
+func (x *Indexer) scan(ctx context.Context) {
+	objs, err := x.Store.List(ctx, apis.KindNetwork)
+	if err != nil {
+		x.Log.Warn("explorer: list networks", "err", err)
+		return
+	}
+	want := map[string]string{}
+	for _, o := range objs {
+		n, err := store.ObjectToNetwork(o)
+		if err != nil || !Follows(n) {
+			continue
+		}
+		want[n.Metadata.UID] = n.Metadata.Name
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for uid, f := range x.follows {
+		if _, ok := want[uid]; !ok {
+			f.cancel()
+			delete(x.follows, uid)
+		}
+	}
+	for uid, name := range want {
+		if _, ok := x.follows[uid]; ok {
+			continue
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		f := &follow{cancel: cancel, done: make(chan struct{})}
+		x.follows[uid] = f
+		go func() {
+			defer close(f.done)
+			x.follow(fctx, f, uid, name)
+		}()
+	}
+}
+
+func (x *Indexer) stopAll() {
+	x.mu.Lock()
+	fs := x.follows
+	x.follows = map[string]*follow{}
+	x.mu.Unlock()
+	for _, f := range fs {
+		f.cancel()
+	}
+	for _, f := range fs {
+		<-f.done
+	}
+}
+
+func (x *Indexer) follow(ctx context.Context, f *follow, uid, name string) {
+	log := x.Log.With("network", name)
+	for {
+		caughtUp, err := x.step(ctx, f, uid, name)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			f.set(func(p *Progress) { p.Error = err.Error() })
+			log.Debug("explorer: index", "err", err)
+		}
+		if caughtUp || err != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(x.Interval):
+			}
+		}
+	}
+}
+
+// step indexes one batch; it reports whether the index has caught up.
+func (x *Indexer) step(ctx context.Context, f *follow, uid, name string) (bool, error) {
+	o, err := x.Store.Get(ctx, apis.KindNetwork, name)
+	if err != nil {
+		return false, err
+	}
+	n, err := store.ObjectToNetwork(o)
+	if err != nil {
+		return false, err
+	}
+	if n.Metadata.UID != uid {
+		return false, fmt.Errorf("network %s was replaced", name)
+	}
+	d, err := chain.Get(n.Spec.Chain)
+	if err != nil {
+		return false, err
+	}
+	ledger, ok := d.(chain.Ledger)
+	if !ok {
+		return false, fmt.Errorf("chain %s cannot be read", n.Spec.Chain)
+	}
+	indexed, err := x.Store.IndexedHeight(ctx, uid)
+	if err != nil {
+		return false, err
+	}
+	nodes := chain.ReadyNodes(n)
+	if len(nodes) == 0 {
+		return false, fmt.Errorf("no node of %s is running", name)
+	}
+	var lastErr error
+	for _, node := range nodes {
+		latest, err := ledger.LatestHeight(ctx, node)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		f.set(func(p *Progress) { p.ChainHeight, p.IndexedHeight = latest, indexed })
+		if latest <= indexed {
+			f.set(func(p *Progress) { p.Error = "" })
+			return true, nil
+		}
+		to := min(latest, indexed+int64(x.Batch))
+		blocks, err := ledger.Blocks(ctx, node, indexed+1, to)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		rows := make([]store.Block, 0, len(blocks))
+		for _, b := range blocks {
+			rows = append(rows, toRow(uid, b))
+		}
+		if err := x.Store.PutBlocks(ctx, rows); err != nil {
+			return false, err
+		}
+		f.set(func(p *Progress) { p.IndexedHeight, p.Error = to, "" })
+		return to >= latest, nil
+	}
+	return false, lastErr
+}
+
+func toRow(uid string, b chain.Block) store.Block {
+	row := store.Block{
+		NetworkUID: uid, Height: b.Height, Hash: b.Hash, Time: b.Time,
+		Proposer: b.Proposer, AppHash: b.AppHash, NumTxs: len(b.Txs),
+	}
+	for _, t := range b.Txs {
+		row.Txs = append(row.Txs, store.Tx{
+			NetworkUID: uid, Hash: t.Hash, Height: t.Height, Index: t.Index, Time: b.Time,
+			Code: t.Code, Log: t.Log, Type: t.Type, Data: t.Data,
+		})
+	}
+	return row
+}
