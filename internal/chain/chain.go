@@ -155,3 +155,12 @@ func ReadyNodes(n *apis.Network) []PlannedNode {
 	}
 	return out
 }
+
+// HeaderVerifier is implemented by drivers that can prove a block header
+// was signed by the chain's validators.
+type HeaderVerifier interface {
+	// VerifiedAppHash returns the application hash in the header of
+	// height, after checking that the header's commit carries the
+	// signatures of more than two thirds of its validators' power.
+	VerifiedAppHash(ctx context.Context, node PlannedNode, height int64) ([]byte, error)
+}

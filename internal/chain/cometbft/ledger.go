@@ -217,3 +217,14 @@ func (d *Driver) SignedHeader(ctx context.Context, node chain.PlannedNode, heigh
 	}
 	return &sh, nil
 }
+
+var _ chain.HeaderVerifier = (*Driver)(nil)
+
+// VerifiedAppHash implements chain.HeaderVerifier.
+func (d *Driver) VerifiedAppHash(ctx context.Context, node chain.PlannedNode, height int64) ([]byte, error) {
+	sh, err := d.SignedHeader(ctx, node, height)
+	if err != nil {
+		return nil, err
+	}
+	return sh.AppHash, nil
+}
