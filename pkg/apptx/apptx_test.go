@@ -140,8 +140,7 @@ func TestValidateBasic(t *testing.T) {
 	if code := apptx.CodeOf(unsigned.ValidateBasic()); code != apptx.CodeUnsigned {
 		t.Fatalf("unsigned: code %d", code)
 	}
-	other, otherPriv := testKey(t, 2)
-	_ = other
+	_, otherPriv := testKey(t, 2)
 	forged := apptx.Issue("c", pub, 1, "EUR", 1)
 	sb, _ := apptx.SignBytes(forged)
 	forged.Sig = ed25519.Sign(otherPriv, sb)
