@@ -179,6 +179,7 @@ func (g *Gateway) Query(ctx context.Context, n *apis.Network, path string, data 
 	defer cancel()
 	var lastErr error
 	for {
+		behind := false
 		for _, node := range g.rotate(nodes) {
 			res, err := ledger.Query(ctx, node, path, data)
 			if err != nil {
@@ -188,7 +189,12 @@ func (g *Gateway) Query(ctx context.Context, n *apis.Network, path string, data 
 			if res.Height >= minHeight {
 				return res, node.Name, nil
 			}
+			behind = true
 			lastErr = fmt.Errorf("%s answers from height %d, below %d", node.Name, res.Height, minHeight)
+		}
+		// Waiting helps only a node that answered but is behind.
+		if !behind {
+			return chain.QueryResult{}, "", fmt.Errorf("%w: %v", ErrUnavailable, lastErr)
 		}
 		select {
 		case <-ctx.Done():
@@ -214,10 +220,16 @@ func (g *Gateway) VerifiedAppHash(ctx context.Context, n *apis.Network, height i
 	defer cancel()
 	var lastErr error
 	for {
+		behind := false
 		for _, node := range nodes {
 			latest, err := ledger.LatestHeight(ctx, node)
-			if err != nil || latest < height {
+			if err != nil {
 				lastErr = err
+				continue
+			}
+			if latest < height {
+				behind = true
+				lastErr = fmt.Errorf("%s is at height %d", node.Name, latest)
 				continue
 			}
 			h, err := hv.VerifiedAppHash(ctx, node, height)
@@ -225,6 +237,10 @@ func (g *Gateway) VerifiedAppHash(ctx context.Context, n *apis.Network, height i
 				return h, node.Name, nil
 			}
 			lastErr = err
+		}
+		// Waiting helps only while a node has yet to reach the height.
+		if !behind {
+			return nil, "", fmt.Errorf("%w: no node has a verified header of block %d: %v", ErrUnavailable, height, lastErr)
 		}
 		select {
 		case <-ctx.Done():
