@@ -72,8 +72,8 @@ type Store interface {
 	// UpdateStatus replaces the status when o.ResourceVersion is current.
 	UpdateStatus(ctx context.Context, o *Object) (*Object, error)
 	// Delete removes the object with uid together with everything it owns:
-	// events, blobs, ports and, for a network, its indexed chain. Deleting
-	// a missing object is not an error.
+	// events, blobs, ports and, for a network, its indexed chain and its
+	// contracts' history. Deleting a missing object is not an error.
 	Delete(ctx context.Context, kind, name, uid string) error
 
 	// AddEvent records an event.
@@ -102,6 +102,7 @@ type Store interface {
 
 	Tenancy
 	Explorer
+	Contracts
 
 	// AcquireLease takes or renews the lease name for holder until now+ttl,
 	// if it is free, expired, or already holder's. It returns whether

@@ -22,6 +22,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, open)
 	storetest.RunTenancy(t, open)
 	storetest.RunExplorer(t, open)
+	storetest.RunContracts(t, open)
 }
 
 func TestAuditIsAppendOnly(t *testing.T) {

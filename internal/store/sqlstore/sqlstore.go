@@ -234,6 +234,7 @@ func (s *Store) Delete(ctx context.Context, kind, name, uid string) error {
 		{`DELETE FROM events WHERE uid = ?`, []any{uid}},
 		{`DELETE FROM blobs WHERE owner_uid = ?`, []any{uid}},
 		{`DELETE FROM ports WHERE owner_uid = ?`, []any{uid}},
+		{`DELETE FROM contract_revisions WHERE network_uid = ?`, []any{uid}},
 		{`DELETE FROM txs WHERE network_uid = ?`, []any{uid}},
 		{`DELETE FROM blocks WHERE network_uid = ?`, []any{uid}},
 	}
