@@ -352,6 +352,9 @@ func (a *API) submitTx(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem{Type: ProblemMalformed, Status: http.StatusBadRequest, Detail: "the body must be the signed transaction; it is empty"})
 		return
 	}
+	if a.contractRemoved(w, r, n, tx) {
+		return
+	}
 	rc, err := a.gateway.Submit(r.Context(), n, tx, wait != "none")
 	if ai := auditFrom(r.Context()); ai != nil && rc.Hash != "" {
 		ai.detail = "transaction " + rc.Hash

@@ -269,6 +269,9 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
 	}
 	var errs apis.ErrorList
 	checkName(&errs, "name", req.Name)
+	if req.Name == apis.BuiltinOwner {
+		errs.Add("name", "%q is reserved for the contract templates that ship with ChainDock", req.Name)
+	}
 	if req.Admin != "" {
 		if _, err := a.opts.Store.GetUser(r.Context(), req.Admin); err != nil {
 			errs.Add("admin", "no user %q", req.Admin)

@@ -77,7 +77,7 @@ func (a *App) query(path string, p url.Values) (any, error) {
 			return nil, err
 		}
 		return apptx.Info{ChainID: a.chainID, Height: a.height, AppHash: a.appHash,
-			Accounts: s.Accounts, Documents: s.Documents, Assets: s.Assets, Txs: s.Txs}, nil
+			Accounts: s.Accounts, Documents: s.Documents, Assets: s.Assets, Txs: s.Txs, Modules: apptx.Modules()}, nil
 
 	case apptx.PathAccount:
 		addr, err := addressParam(p)

@@ -77,10 +77,16 @@ const (
 	// application; LedgerSubmit sends it transactions.
 	LedgerRead   Action = "ledger.read"
 	LedgerSubmit Action = "ledger.submit"
+	// PackageRead reads an organization's packages in the contract store;
+	// PackageWrite uploads and deletes them. ContractDeploy deploys,
+	// upgrades and removes contracts on a network.
+	PackageRead    Action = "package.read"
+	PackageWrite   Action = "package.write"
+	ContractDeploy Action = "contract.deploy"
 )
 
 // KeyActions are the actions an API key may be scoped to.
-var KeyActions = []Action{NetworkRead, NetworkWrite, NodeRead, LedgerRead, LedgerSubmit}
+var KeyActions = []Action{NetworkRead, NetworkWrite, NodeRead, LedgerRead, LedgerSubmit, PackageRead, PackageWrite, ContractDeploy}
 
 // rule says which roles of which organizations allow an action.
 type rule struct {
@@ -107,6 +113,9 @@ var rules = map[Action]rule{
 	ConsortiumLeave: {roles: []string{RoleAdmin}},
 	LedgerRead:      {roles: Roles, members: true},
 	LedgerSubmit:    {roles: []string{RoleAdmin, RoleMember}, members: true},
+	PackageRead:     {roles: Roles},
+	PackageWrite:    {roles: []string{RoleAdmin, RoleMember}},
+	ContractDeploy:  {roles: []string{RoleAdmin, RoleMember}},
 }
 
 // Scope is what an action is done to: the organization that owns it, the

@@ -164,3 +164,41 @@ type HeaderVerifier interface {
 	// signatures of more than two thirds of its validators' power.
 	VerifiedAppHash(ctx context.Context, node PlannedNode, height int64) ([]byte, error)
 }
+
+// ErrUnavailable means no node of the network could be asked.
+var ErrUnavailable = errors.New("no node of the network is reachable")
+
+// ErrContractRefused wraps the reason a network cannot take a contract
+// operation as asked (a package it cannot run, a version its nodes do not
+// serve): the request must change, retrying will not help.
+var ErrContractRefused = errors.New("contract operation refused")
+
+// ContractResult says how the chain knows a deployed contract and which
+// transaction, if any, put it there.
+type ContractResult struct {
+	// Ref is the contract's name on the chain: a module, an address, a
+	// chaincode name.
+	Ref    string
+	TxHash string
+	Height int64
+}
+
+// Contracts is implemented by drivers that deploy packages from the
+// contract store onto their networks. The platform records each step as a
+// revision of the contract; the driver does the chain's part.
+type Contracts interface {
+	// Templates are the driver's built-in packages, owned by
+	// apis.BuiltinOwner.
+	Templates() []apis.Package
+	// ValidatePackage checks a package's kind and files for this chain,
+	// naming the fields that are wrong.
+	ValidatePackage(p *apis.Package) apis.ErrorList
+	// DeployContract puts pkg on the network as contract name: a new
+	// contract when current is nil or removed, else an upgrade of current.
+	DeployContract(ctx context.Context, n *apis.Network, name string, pkg *apis.Package, current *apis.ContractRevision) (ContractResult, error)
+	// RemoveContract takes a deployed contract out of use.
+	RemoveContract(ctx context.Context, n *apis.Network, current *apis.ContractRevision) (ContractResult, error)
+	// TxContract names the contract (its Ref) a transaction calls, when
+	// the driver can tell.
+	TxContract(n *apis.Network, tx []byte) (string, bool)
+}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"time"
 
@@ -36,13 +34,7 @@ has failed (exit 1, with the reason).`,
 			if file == "" {
 				return fmt.Errorf("-f FILE is required")
 			}
-			var data []byte
-			var err error
-			if file == "-" {
-				data, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 16<<20))
-			} else {
-				data, err = os.ReadFile(file)
-			}
+			data, err := readInput(cmd, file)
 			if err != nil {
 				return err
 			}

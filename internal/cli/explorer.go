@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -149,12 +148,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var tx []byte
-			if file == "-" {
-				tx, err = io.ReadAll(cmd.InOrStdin())
-			} else {
-				tx, err = os.ReadFile(file)
-			}
+			tx, err := readInput(cmd, file)
 			if err != nil {
 				return err
 			}

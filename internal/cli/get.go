@@ -61,7 +61,7 @@ func newGetCmd(g *globals) *cobra.Command {
 			}
 			return printRecentEvents(cmd, c, n.Metadata.Name, 10)
 		},
-	}, newBlocksCmd(g), newTxsCmd(g))
+	}, newBlocksCmd(g), newTxsCmd(g), newPackagesCmd(g), newContractsCmd(g))
 	return cmd
 }
 

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 )
 
@@ -58,4 +60,12 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// readInput reads the file a -f flag names, or standard input for "-".
+func readInput(cmd *cobra.Command, file string) ([]byte, error) {
+	if file == "-" {
+		return io.ReadAll(io.LimitReader(cmd.InOrStdin(), 32<<20))
+	}
+	return os.ReadFile(file)
 }

@@ -52,6 +52,8 @@ func NewRoot() *cobra.Command {
 		newSearchCmd(g),
 		newSubmitCmd(g),
 		newQueryCmd(g),
+		newPackageCmd(g),
+		newContractCmd(g),
 		newKeysCmd(g),
 		newLoginCmd(g),
 		newLogoutCmd(g),

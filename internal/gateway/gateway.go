@@ -20,7 +20,7 @@ import (
 // Errors the gateway answers with.
 var (
 	// ErrUnavailable: no node of the network could be reached.
-	ErrUnavailable = errors.New("no node of the network is reachable")
+	ErrUnavailable = chain.ErrUnavailable
 	// ErrNotSupported: the network's chain cannot be used by applications.
 	ErrNotSupported = errors.New("the network's chain does not accept application transactions")
 )

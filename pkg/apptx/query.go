@@ -85,6 +85,8 @@ type Info struct {
 	Documents uint64            `json:"documents"`
 	Assets    uint64            `json:"assets"`
 	Txs       uint64            `json:"txs"`
+	// Modules are the modules the answering node's application serves.
+	Modules []Module `json:"modules"`
 }
 
 func sortedKeys[V any](m map[string]V) []string {

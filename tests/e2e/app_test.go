@@ -430,6 +430,7 @@ spec:
 		t.Fatalf("index after the restart: %+v (before: %+v) %v", st2, st1, err)
 	}
 	checkExplorer()
+	checkContracts(t, binDir, dataDir, c, name, chainID)
 
 	if _, err := c.DeleteNetwork(ctx, name); err != nil {
 		t.Fatal(err)

@@ -79,7 +79,7 @@ func testPackages(t *testing.T, s store.Store) {
 func revision(name string, rev int64, action, state, version string) apis.ContractRevision {
 	return apis.ContractRevision{Name: name, Revision: rev, Action: action, State: state,
 		Package: apis.PackageRef{Owner: "org1", Name: "notary", Version: version, Checksum: "sha256:00"},
-		Ref: "module:" + name, TxHash: "AB", Height: rev * 10, Actor: "user:alice", Time: genesis.Add(time.Duration(rev) * time.Second)}
+		Ref:     "module:" + name, TxHash: "AB", Height: rev * 10, Actor: "user:alice", Time: genesis.Add(time.Duration(rev) * time.Second)}
 }
 
 func testRevisions(t *testing.T, s store.Store) {
