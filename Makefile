@@ -3,6 +3,7 @@
 GO              ?= go
 BIN             := $(CURDIR)/bin
 COMETBFT_VERSION := v0.38.26
+GETH_VERSION    := v1.13.15
 VERSION         ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS         := -X github.com/chaindock/chaindock/internal/version.Version=$(VERSION)
 DATA_DIR        ?= $(HOME)/.chaindock
@@ -15,7 +16,7 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: $(BIN)/cometbft ## Build bin/chaindock, its node shim and application, and install the pinned cometbft into bin/
+build: $(BIN)/cometbft $(BIN)/geth ## Build bin/chaindock, its node shim and application, and install the pinned cometbft and geth into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/chaindock ./cmd/chaindock
 	$(GO) build -o $(BIN)/chaindock-node-shim ./cmd/chaindock-node-shim
 	$(GO) build -o $(BIN)/chaindock-app ./cmd/chaindock-app
@@ -26,6 +27,15 @@ $(BIN)/.cometbft-$(COMETBFT_VERSION):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/cometbft/cometbft/cmd/cometbft@$(COMETBFT_VERSION)
 	@rm -f $(BIN)/.cometbft-* && touch $@
+
+# geth v1.13.15 is the last release that seals Clique blocks; Go 1.26 links
+# it only with -checklinkname=0 (a dependency reaches into the Go runtime by
+# go:linkname).
+$(BIN)/geth: $(BIN)/.geth-$(GETH_VERSION)
+$(BIN)/.geth-$(GETH_VERSION):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install -ldflags=-checklinkname=0 github.com/ethereum/go-ethereum/cmd/geth@$(GETH_VERSION)
+	@rm -f $(BIN)/.geth-* && touch $@
 
 .PHONY: run
 run: build ## Build, start the server and deploy examples/cometbft-4v.yaml
@@ -43,7 +53,7 @@ test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, en
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZ_TIME) ./pkg/aksk
 
 .PHONY: bench
-bench: build ## Measure deploy, heal, server restart, memory and API latency (SQLite and PostgreSQL); prints JSON lines
+bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL); prints JSON lines; BENCH=nodes|api|app for one part
 	CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) run ./tests/bench $(BENCH)
 
 GOLANGCI_LINT_VERSION := v2.6.2

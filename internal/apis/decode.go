@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -158,6 +159,15 @@ func checkShape(v any, t reflect.Type, path string, errs *ErrorList) {
 		}
 		if _, err := n.Int64(); err != nil {
 			errs.Add(path, "must be a whole number, not %s", n.String())
+		}
+	case reflect.Uint, reflect.Uint32, reflect.Uint64:
+		n, ok := v.(json.Number)
+		if !ok {
+			errs.Add(path, "must be a whole number")
+			return
+		}
+		if _, err := strconv.ParseUint(n.String(), 10, t.Bits()); err != nil {
+			errs.Add(path, "must be a whole number from 0 to %d, not %s", uint64(1)<<t.Bits()-1, n.String())
 		}
 	}
 }

@@ -56,6 +56,8 @@ type NetworkSpec struct {
 	Resources Resources `json:"resources,omitempty"`
 	// CometBFT holds settings only the cometbft driver reads.
 	CometBFT *CometBFTSpec `json:"cometbft,omitempty"`
+	// Ethereum holds settings only the ethereum driver reads.
+	Ethereum *EthereumSpec `json:"ethereum,omitempty"`
 }
 
 // OrganizationNodes are the nodes one organization contributes to a network.
@@ -90,6 +92,24 @@ type CometBFTSpec struct {
 	// SnapshotInterval is how many blocks apart the chaindock application
 	// takes state-sync snapshots; 0 means the default (100).
 	SnapshotInterval int `json:"snapshotInterval,omitempty"`
+}
+
+// EthereumSpec holds the settings of a go-ethereum Clique
+// (proof-of-authority) network. Its sealers are the network's validators;
+// its full nodes follow the chain without sealing.
+type EthereumSpec struct {
+	// ChainID is the EIP-155 chain ID, also used as the network ID. Unset,
+	// it is derived from the network's name.
+	ChainID *uint64 `json:"chainID,omitempty"`
+	// BlockPeriod is the time between blocks, in whole seconds; unset, 1s.
+	// "0s" seals a block only when a transaction waits, which only a
+	// single sealer can do.
+	BlockPeriod *Duration `json:"blockPeriod,omitempty"`
+	// GasLimit is the gas limit of every block; 0 means 30,000,000.
+	GasLimit uint64 `json:"gasLimit,omitempty"`
+	// Alloc funds accounts in the genesis block: a 0x-prefixed address to
+	// its balance in wei, as a decimal string.
+	Alloc map[string]string `json:"alloc,omitempty"`
 }
 
 // Network phases.

@@ -161,7 +161,10 @@ func SetDefaults(n *Network) {
 		n.Spec.Consensus.TimeoutPropose = Duration{3 * time.Second}
 	}
 	if n.Spec.Consensus.CreateEmptyBlocks == nil {
-		t := true
+		// An Ethereum chain with a block period of 0 seals only when a
+		// transaction waits: its height standing still is no stall.
+		e := n.Spec.Ethereum
+		t := e == nil || e.BlockPeriod == nil || e.BlockPeriod.Duration != 0
 		n.Spec.Consensus.CreateEmptyBlocks = &t
 	}
 }

@@ -4,5 +4,6 @@ package plugins
 
 import (
 	_ "github.com/chaindock/chaindock/internal/chain/cometbft"  // chain: cometbft
+	_ "github.com/chaindock/chaindock/internal/chain/ethereum"  // chain: ethereum
 	_ "github.com/chaindock/chaindock/internal/runtime/process" // runtime: process
 )

@@ -38,6 +38,24 @@ type NodeSpec struct {
 	// stopped with it (a second container in the node's pod, on
 	// Kubernetes).
 	Sidecars []Sidecar `json:"sidecars,omitempty"`
+	// Init steps run one after another, each to its end, in the node's
+	// home directory before its sidecars and the node start, at every
+	// start (init containers, on Kubernetes). They prepare what the node
+	// program cannot prepare itself, such as writing a genesis block into
+	// an empty database, so they must be safe to repeat. A step that fails
+	// fails the start.
+	Init []InitStep `json:"init,omitempty"`
+}
+
+// InitStep is one command run to its end before a node starts.
+type InitStep struct {
+	// Name is unique among the node's init steps and names it in the
+	// node's log.
+	Name    string            `json:"name"`
+	Program string            `json:"program,omitempty"`
+	Image   string            `json:"image,omitempty"`
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
 }
 
 // Sidecar is a helper program of a node, such as the application a

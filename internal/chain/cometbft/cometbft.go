@@ -88,6 +88,9 @@ func New() *Driver {
 // Validate implements chain.Driver.
 func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 	var errs apis.ErrorList
+	if spec.Ethereum != nil {
+		errs.Add("spec.ethereum", "applies only to chain ethereum, not %s", Name)
+	}
 	if spec.CometBFT != nil {
 		switch spec.CometBFT.App {
 		case "", AppKVStore, AppChainDock:

@@ -8,6 +8,8 @@
 // Layout of a node directory (DataDir/<id>):
 //
 //	instance.json  the spec the node was started with (written by the runtime)
+//	init.json      its init steps, programs resolved (written by the runtime)
+//	sidecars.json  its sidecars, programs resolved (written by the runtime)
 //	state.json     shim and node PIDs and start times (written by the shim)
 //	exit.json      how the node exited (written by the shim)
 //	home/          the node's working directory and files

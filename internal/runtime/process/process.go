@@ -169,6 +169,17 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 		}
 		sidecars = append(sidecars, sidecarSpec{Name: sc.Name, Path: path, Args: sc.Args, Env: sidecarEnv(sc.Env), ReadyAddress: sc.ReadyAddress})
 	}
+	steps := make([]initStepSpec, 0, len(spec.Init))
+	for i, step := range spec.Init {
+		if !validSidecarName(step.Name) || slices.ContainsFunc(spec.Init[:i], func(o runtime.InitStep) bool { return o.Name == step.Name }) {
+			return runtime.Status{}, fmt.Errorf("start %s: init step name %q must be unique, of lower-case letters, digits and '-', and not node or shim", spec.ID, step.Name)
+		}
+		path, err := r.lookPath(step.Program)
+		if err != nil {
+			return runtime.Status{}, fmt.Errorf("init step %s: %w", step.Name, err)
+		}
+		steps = append(steps, initStepSpec{Name: step.Name, Path: path, Args: step.Args, Env: sidecarEnv(step.Env)})
+	}
 	home := filepath.Join(dir, "home")
 	for _, d := range []string{home, filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -182,6 +193,9 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
 	}
 	if err := writeJSON(filepath.Join(dir, sidecarsFile), sidecars); err != nil {
+		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
+	}
+	if err := writeJSON(filepath.Join(dir, initFile), steps); err != nil {
 		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
 	}
 	for _, f := range []string{"state.json", "exit.json"} {
@@ -219,10 +233,13 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 	}()
 
 	// The shim records the node's PID before anything else, after its
-	// sidecars are ready; wait for it.
+	// init steps ran and its sidecars are ready; wait for it.
 	wait := 10 * time.Second
 	if len(sidecars) > 0 {
 		wait += sidecarReadyTimeout
+	}
+	if len(steps) > 0 {
+		wait += initTimeout
 	}
 	deadline = time.Now().Add(wait)
 	for {

@@ -88,10 +88,25 @@ func ShimMain(args []string) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 
-	// Sidecars first: the node may need them from its first instant.
+	// Init steps first, then sidecars: the node may need them from its
+	// first instant.
+	steps, err := readInitSteps(*dir)
+	if err != nil {
+		return fail(2, err.Error())
+	}
 	specs, err := readSidecars(*dir)
 	if err != nil {
 		return fail(2, err.Error())
+	}
+	if len(steps) > 0 {
+		// Recorded before the steps run, so that a stop in the meantime
+		// finds the shim and, in its process group, the running step.
+		if err := writeJSON(filepath.Join(*dir, "state.json"), st); err != nil {
+			fmt.Fprintf(logs, "chaindock: record state: %v\n", err)
+		}
+		if err := runInitSteps(*dir, steps, logs, sigs); err != nil {
+			return fail(1, err.Error())
+		}
 	}
 	sidecars := make([]*sidecar, 0, len(specs))
 	defer func() { stopSidecars(sidecars) }()

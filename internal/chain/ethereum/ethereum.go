@@ -1,0 +1,336 @@
+// Package ethereum is the chain driver for go-ethereum Clique
+// (proof-of-authority) networks. Nodes run the official geth binary, pinned
+// at v1.13.15, the last release that seals Clique blocks; the network's
+// validators are its sealers and its full nodes follow without sealing.
+package ethereum
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/runtime"
+)
+
+// Name is the driver's registered name.
+const Name = "ethereum"
+
+// Program is the node binary the process runtime runs; Image is the same
+// release for runtimes that run containers.
+const (
+	Program = "geth"
+	Image   = "ethereum/client-go:v1.13.15"
+)
+
+// Port names.
+const (
+	PortP2P = "p2p"
+	PortRPC = "rpc"
+	// PortAuthRPC is geth's engine API, which it always serves; a Clique
+	// network does not use it, but every node on a host needs its own.
+	PortAuthRPC = "authrpc"
+)
+
+// Files in a node's home directory, which is geth's data directory.
+const (
+	fileGenesis  = "genesis.json"
+	fileConfig   = "config.toml"
+	fileNodeKey  = "geth/nodekey"
+	filePassword = "password.txt"
+	dirKeystore  = "keystore"
+)
+
+// APIs is what a node serves over HTTP JSON-RPC. Never admin, debug,
+// miner or personal: the port is reachable by anything on the host.
+const APIs = "eth,net,web3,clique,txpool"
+
+func init() {
+	chain.Register(Name, New())
+}
+
+// Driver plans and probes Ethereum Clique networks.
+type Driver struct {
+	client  *http.Client
+	clients sync.Map // RPC address → *rpc.Client
+}
+
+var _ chain.Driver = (*Driver)(nil)
+
+// New returns the driver.
+func New() *Driver {
+	return &Driver{client: &http.Client{Timeout: 3 * time.Second}}
+}
+
+// PortNames implements chain.Driver: every node, sealer or not, has the
+// same ports.
+func (d *Driver) PortNames(*apis.NetworkSpec, string) []string {
+	return []string{PortP2P, PortRPC, PortAuthRPC}
+}
+
+// node is one planned node with its keys and ports.
+type node struct {
+	spec                 apis.NodeSpec
+	nodeKey              *ecdsa.PrivateKey
+	id                   enode.ID
+	enode                string // URL its peers dial
+	sealer               *sealer
+	p2p, rpcPort, engine int
+}
+
+// sealer is a sealing node's account.
+type sealer struct {
+	key      *ecdsa.PrivateKey
+	address  common.Address
+	password string
+}
+
+// Plan implements chain.Driver.
+func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, error) {
+	n := req.Network
+	s, err := settingsOf(n)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
+	}
+	host := net.ParseIP(req.Host)
+	if host == nil || host.To4() == nil {
+		return nil, fmt.Errorf("plan %s: host %q is not an IPv4 address", n.Metadata.Name, req.Host)
+	}
+	specs := n.Spec.Nodes()
+	nodes := make([]*node, len(specs))
+	var sealers []common.Address
+	for i, ns := range specs {
+		ports := req.Ports[ns.Name]
+		if ports[PortP2P] == 0 || ports[PortRPC] == 0 || ports[PortAuthRPC] == 0 {
+			return nil, fmt.Errorf("plan %s: no ports for node %s", n.Metadata.Name, ns.Name)
+		}
+		nk, err := genKey(req.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s: node key of %s: %w", n.Metadata.Name, ns.Name, err)
+		}
+		nd := &node{spec: ns, nodeKey: nk, p2p: ports[PortP2P], rpcPort: ports[PortRPC], engine: ports[PortAuthRPC]}
+		en := enode.NewV4(&nk.PublicKey, host, nd.p2p, nd.p2p)
+		nd.id, nd.enode = en.ID(), en.URLv4()
+		if ns.Role == apis.RoleValidator {
+			key, err := genKey(req.Rand)
+			if err != nil {
+				return nil, fmt.Errorf("plan %s: sealer key of %s: %w", n.Metadata.Name, ns.Name, err)
+			}
+			pw := make([]byte, 16)
+			if _, err := io.ReadFull(req.Rand, pw); err != nil {
+				return nil, fmt.Errorf("plan %s: password of %s: %w", n.Metadata.Name, ns.Name, err)
+			}
+			nd.sealer = &sealer{key: key, address: crypto.PubkeyToAddress(key.PublicKey), password: fmt.Sprintf("%x", pw)}
+			sealers = append(sealers, nd.sealer.address)
+		}
+		nodes[i] = nd
+	}
+
+	genesisData, err := genesisJSON(s, sealers, req.Now)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: genesis: %w", n.Metadata.Name, err)
+	}
+	plan := &chain.Plan{ChainID: strconv.FormatUint(s.chainID, 10)}
+	for i, nd := range nodes {
+		var peers []string
+		for j, o := range nodes {
+			if j != i {
+				peers = append(peers, o.enode)
+			}
+		}
+		files := []runtime.File{
+			{Path: fileGenesis, Data: genesisData, Mode: 0o600},
+			{Path: fileConfig, Data: nodeConfig(req.Host, nd.p2p, peers), Mode: 0o600},
+			{Path: fileNodeKey, Data: []byte(fmt.Sprintf("%x", crypto.FromECDSA(nd.nodeKey))), Mode: 0o600},
+		}
+		if nd.sealer != nil {
+			ks, err := encryptKey(req.Rand, nd.sealer)
+			if err != nil {
+				return nil, fmt.Errorf("plan %s: keystore of %s: %w", n.Metadata.Name, nd.spec.Name, err)
+			}
+			files = append(files,
+				runtime.File{Path: keystoreFile(req.Now, nd.sealer.address), Data: ks, Mode: 0o600},
+				runtime.File{Path: filePassword, Data: []byte(nd.sealer.password + "\n"), Mode: 0o600},
+			)
+		}
+		spec := runtime.NodeSpec{
+			Program: Program,
+			Image:   Image,
+			Args:    nodeArgs(s, nd, req.Host),
+			Env:     goRuntimeEnv(nd.spec.Resources),
+			Files:   files,
+			// geth starts on an empty database with the mainnet genesis:
+			// the network's own must be written first. "geth init" is
+			// idempotent (a database with this genesis is left as it is),
+			// so it runs before every start, and the node program stays
+			// geth itself, whose PID the platform watches and signals.
+			Init: []runtime.InitStep{{
+				Name:    "genesis",
+				Program: Program,
+				Image:   Image,
+				Args:    []string{"--datadir", ".", "init", fileGenesis},
+			}},
+			Ports:     map[string]int{PortP2P: nd.p2p, PortRPC: nd.rpcPort, PortAuthRPC: nd.engine},
+			Resources: runtime.Resources(nd.spec.Resources),
+		}
+		plan.Nodes = append(plan.Nodes, chain.PlannedNode{
+			Name:         nd.spec.Name,
+			Role:         nd.spec.Role,
+			Organization: nd.spec.Organization,
+			NodeID:       nd.id.String(),
+			Spec:         spec,
+			Endpoints: map[string]string{
+				PortRPC: fmt.Sprintf("http://%s", net.JoinHostPort(req.Host, strconv.Itoa(nd.rpcPort))),
+				PortP2P: nd.enode,
+			},
+		})
+	}
+	return plan, nil
+}
+
+// nodeArgs are geth's flags. Everything listens on the host address only:
+// p2p through ListenAddr in config.toml (--port would listen on every
+// interface), peers only from the static list (--nodiscover), and only
+// from the host (--netrestrict).
+func nodeArgs(s settings, nd *node, host string) []string {
+	restrict := host + "/32"
+	if net.ParseIP(host).IsLoopback() {
+		restrict = "127.0.0.0/8"
+	}
+	args := []string{
+		"--datadir", ".",
+		"--config", fileConfig,
+		"--networkid", strconv.FormatUint(s.chainID, 10),
+		"--syncmode", "full",
+		// Every block's state is written as the block is imported, so a
+		// node killed with SIGKILL restarts on its last block instead of
+		// rewinding to the last state flushed to disk.
+		"--gcmode", "archive",
+		"--nodiscover",
+		"--nat", "none",
+		"--netrestrict", restrict,
+		"--http",
+		"--http.addr", host,
+		"--http.port", strconv.Itoa(nd.rpcPort),
+		"--http.api", APIs,
+		"--authrpc.addr", "127.0.0.1",
+		"--authrpc.port", strconv.Itoa(nd.engine),
+		// The IPC socket's path under a deep node directory can pass the
+		// 108-byte limit of a Unix socket path; HTTP serves everything.
+		"--ipcdisable",
+		"--lightkdf",
+	}
+	if nd.sealer != nil {
+		addr := nd.sealer.address.Hex()
+		args = append(args,
+			"--mine",
+			"--miner.etherbase", addr,
+			// The miner moves the gas limit toward its own target block by
+			// block; keep it at the genesis limit.
+			"--miner.gaslimit", strconv.FormatUint(s.gasLimit, 10),
+			// Clique signs with the sealer's key, which must be unlocked;
+			// whatever reaches the HTTP port can then send transactions
+			// from the account, hence a host-only address.
+			"--unlock", addr,
+			"--password", filePassword,
+			"--allow-insecure-unlock",
+		)
+	}
+	return args
+}
+
+// nodeConfig is config.toml, the only place geth (since 1.12) reads static
+// peers from.
+//
+// A node syncs from a peer ahead of it only once it has min(5, MaxPeers)
+// peers, or at a forced sync every 10 s. MaxPeers is therefore the number
+// of other nodes, so that a restarted node syncs as soon as all of them
+// are connected instead of sealing on a stale head for 10 s; DialRatio 1
+// lets it dial every one of them (geth dials a third of MaxPeers by
+// default), and listing them as trusted lets them in beyond the limits.
+func nodeConfig(host string, p2p int, peers []string) []byte {
+	var b strings.Builder
+	b.WriteString("# Written by ChainDock: geth reads static peers only from this file.\n")
+	b.WriteString("[Node.P2P]\n")
+	b.WriteString("# The other nodes of the network, every one dialed and trusted. A node\n")
+	b.WriteString("# syncs once it has min(5, MaxPeers) peers, or at a forced sync every 10 s.\n")
+	fmt.Fprintf(&b, "MaxPeers = %d\n", len(peers))
+	b.WriteString("DialRatio = 1\n")
+	fmt.Fprintf(&b, "ListenAddr = %q\n", net.JoinHostPort(host, strconv.Itoa(p2p)))
+	list := func(key string) {
+		fmt.Fprintf(&b, "%s = [", key)
+		for i, p := range peers {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, "\n  %q", p)
+		}
+		if len(peers) > 0 {
+			b.WriteString(",\n")
+		}
+		b.WriteString("]\n")
+	}
+	list("StaticNodes")
+	list("TrustedNodes")
+	return []byte(b.String())
+}
+
+// genKey makes a secp256k1 key from r.
+func genKey(r io.Reader) (*ecdsa.PrivateKey, error) {
+	seed := make([]byte, 32)
+	for range 16 {
+		if _, err := io.ReadFull(r, seed); err != nil {
+			return nil, err
+		}
+		// Rejected only when the seed is zero or not below the curve
+		// order: about once in 2^128 draws.
+		if k, err := crypto.ToECDSA(seed); err == nil {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("no valid key in 16 draws: the random source is broken")
+}
+
+// goRuntimeEnv turns a node's resources into the Go runtime's own limits,
+// which geth (a Go program) honours wherever it runs.
+func goRuntimeEnv(r apis.Resources) map[string]string {
+	env := map[string]string{}
+	if r.CPU != "" {
+		if q, err := resource.ParseQuantity(r.CPU); err == nil {
+			env["GOMAXPROCS"] = fmt.Sprint(max(1, int(math.Ceil(float64(q.MilliValue())/1000))))
+		}
+	}
+	if r.Memory != "" {
+		if q, err := resource.ParseQuantity(r.Memory); err == nil {
+			// Leave headroom below the limit for memory Go does not manage.
+			env["GOMEMLIMIT"] = fmt.Sprint(q.Value() * 9 / 10)
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	return env
+}
+
+// sortedAddresses returns addrs in ascending byte order, as Clique keeps
+// its signer list.
+func sortedAddresses(addrs []common.Address) []common.Address {
+	out := append([]common.Address(nil), addrs...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Cmp(out[j]) < 0 })
+	return out
+}
