@@ -103,11 +103,18 @@ func request(ctx context.Context, c *http.Client, method, url, ctype string, bod
 	return nil
 }
 
-type bearerRT struct{ token string }
+// bearerRT sends a bearer token on base (nil: http.DefaultTransport).
+type bearerRT struct {
+	token string
+	base  http.RoundTripper
+}
 
 func (b bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
+	if b.base != nil {
+		return b.base.RoundTrip(r)
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
@@ -133,7 +140,7 @@ func benchAPI(ctx context.Context, binDir, storeName, dsn string) error {
 		return err
 	}
 	http.DefaultTransport.(*http.Transport).MaxIdleConnsPerHost = concurrency * 2
-	admin := &http.Client{Transport: bearerRT{strings.TrimSpace(string(tok))}}
+	admin := &http.Client{Transport: bearerRT{token: strings.TrimSpace(string(tok))}}
 	base := srv.Addr + "/api/v1"
 	post := func(c *http.Client, path, body string, want int) error {
 		return request(ctx, c, "POST", base+path, "application/json", []byte(body), want)
@@ -170,7 +177,7 @@ func benchAPI(ctx context.Context, binDir, storeName, dsn string) error {
 	if err != nil {
 		return err
 	}
-	user := &http.Client{Transport: bearerRT{lr.Token}}
+	user := &http.Client{Transport: bearerRT{token: lr.Token}}
 	lat, took, err := measure(benchGets, func(i int) error {
 		return request(ctx, user, "GET", fmt.Sprintf("%s/networks/net-%04d", base, 7+100*(i%10)), "", nil, 200)
 	})

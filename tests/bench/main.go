@@ -1,7 +1,11 @@
 // Command bench measures ChainDock against real CometBFT nodes and prints one
 // JSON object per figure: deploy time of a 4-validator network, heal time of
 // a kill -9'd validator, re-adoption time after kill -9 of the server, delete
-// time, and the server's memory with 10 idle networks.
+// time, and the server's memory with 10 idle networks (nodes); the API's
+// latency on SQLite and PostgreSQL (api); and the application layer (app):
+// the gateway against submission straight to a node, notarisations
+// committed per second, and the explorer's lookups among a million
+// transactions.
 package main
 
 import (
@@ -26,6 +30,7 @@ const runs = 3
 
 type figure struct {
 	Metric  string    `json:"metric"`
+	Store   string    `json:"store,omitempty"`
 	Value   float64   `json:"value"`
 	Unit    string    `json:"unit"`
 	Samples []float64 `json:"samples,omitempty"`
@@ -57,12 +62,17 @@ func main() {
 		if err == nil {
 			err = benchAPIStores(context.Background(), mustBinDir())
 		}
+		if err == nil {
+			err = benchApp(context.Background(), mustBinDir())
+		}
 	case "nodes":
 		err = run()
 	case "api":
 		err = benchAPIStores(context.Background(), mustBinDir())
+	case "app":
+		err = benchApp(context.Background(), mustBinDir())
 	default:
-		err = fmt.Errorf("usage: bench [all|nodes|api]")
+		err = fmt.Errorf("usage: bench [all|nodes|api|app]")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
