@@ -112,10 +112,18 @@ func (g *Gateway) Submit(ctx context.Context, n *apis.Network, tx []byte, commit
 	defer cancel()
 	handed := time.Now()
 	for {
-		for _, node := range nodes {
+		// One node answers each look: the one that admitted the
+		// transaction, which has it as soon as it is committed, or when it
+		// cannot be reached the next in turn. Asking every node at every
+		// look would multiply the load on the nodes by their number.
+		for i := range nodes {
+			node := nodes[(next-1+i)%len(nodes)]
 			t, err := ledger.Tx(ctx, node, rc.Hash)
+			if errors.Is(err, chain.ErrTxNotFound) {
+				break // not committed yet
+			}
 			if err != nil {
-				continue // not there, or the node is down: ask the next
+				continue // the node is down: ask the next
 			}
 			rc.Committed, rc.Height, rc.Index = true, t.Height, t.Index
 			if t.Code != 0 {

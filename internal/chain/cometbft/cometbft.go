@@ -82,7 +82,12 @@ var _ chain.Driver = (*Driver)(nil)
 
 // New returns the driver.
 func New() *Driver {
-	return &Driver{client: &http.Client{Timeout: 3 * time.Second}}
+	// The explorer and the gateway ask the same few nodes many times a
+	// second: keep enough connections open to them that each request does
+	// not dial anew (the default keeps two per host).
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &Driver{client: &http.Client{Timeout: 3 * time.Second, Transport: tr}}
 }
 
 // Validate implements chain.Driver.
