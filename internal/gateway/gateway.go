@@ -155,6 +155,7 @@ func (g *Gateway) Submit(ctx context.Context, n *apis.Network, tx []byte, commit
 func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []chain.PlannedNode, from int, tx []byte) (Receipt, int, error) {
 	var rc Receipt
 	var lastErr error
+	var refused *RejectedError
 	for i := from; i < len(nodes); i++ {
 		rc.Attempts++
 		res, err := ledger.Submit(ctx, nodes[i], tx)
@@ -165,11 +166,23 @@ func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []cha
 			}
 			continue
 		}
-		rc.Hash, rc.Node = res.Hash, nodes[i].Name
 		if res.Code != 0 {
-			return rc, i + 1, &RejectedError{Hash: res.Hash, Code: res.Code, Log: res.Log}
+			// A node's admission check reads its own state, which may be
+			// a block behind the others' (a node just restarted): a
+			// transaction that follows one just committed can look out of
+			// order there. Another node may admit it; the refusal stands
+			// only when no node does.
+			if refused == nil {
+				refused = &RejectedError{Hash: res.Hash, Code: res.Code, Log: res.Log}
+				rc.Hash, rc.Node = res.Hash, nodes[i].Name
+			}
+			continue
 		}
+		rc.Hash, rc.Node = res.Hash, nodes[i].Name
 		return rc, i + 1, nil
+	}
+	if refused != nil {
+		return rc, len(nodes), refused
 	}
 	return rc, len(nodes), fmt.Errorf("%w: %v", ErrUnavailable, lastErr)
 }

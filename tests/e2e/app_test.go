@@ -424,11 +424,16 @@ spec:
 	srv.Stop()
 	srv = startServer(t, binDir, dataDir, args...)
 	c = srv.Client
-	waitIndexed()
-	var st2 api.ExplorerStatus
-	if err := getJSON(ctx, c, base+"/explorer", &st2); err != nil || st2.IndexedHeight <= st1.IndexedHeight {
-		t.Fatalf("index after the restart: %+v (before: %+v) %v", st2, st1, err)
+	// The status read at once may still be the old server's last word:
+	// the index must grow past it.
+	if err := framework.Poll(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
+		var st2 api.ExplorerStatus
+		err := getJSON(ctx, c, base+"/explorer", &st2)
+		return err == nil && st2.IndexedHeight > st1.IndexedHeight, fmt.Sprintf("%+v (before the restart: %+v) %v", st2, st1, err)
+	}); err != nil {
+		t.Fatalf("index after the restart: %v", err)
 	}
+	waitIndexed()
 	checkExplorer()
 	checkContracts(t, binDir, dataDir, c, name, chainID)
 
