@@ -162,7 +162,16 @@ func ShimMain(args []string) int {
 			fmt.Fprintf(logs, "chaindock: %s\n", sidecarGone)
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		err = <-done
+		// A node whose application died mid-block may never finish
+		// stopping (CometBFT can hang in its shutdown): it is killed after
+		// a grace period, so that it is reported exited and restarted.
+		select {
+		case err = <-done:
+		case <-time.After(sidecarStopGrace):
+			fmt.Fprintf(logs, "chaindock: the node did not stop %s after SIGTERM; killing it\n", sidecarStopGrace)
+			_ = cmd.Process.Kill()
+			err = <-done
+		}
 	}
 	ex := exitState{ExitedAt: time.Now().UTC(), Error: sidecarGone}
 	var ee *exec.ExitError
@@ -184,6 +193,9 @@ func ShimMain(args []string) int {
 	writeExit(*dir, ex)
 	return ex.Code
 }
+
+// sidecarStopGrace is how long a node has to stop after its sidecar died.
+const sidecarStopGrace = 10 * time.Second
 
 const shimLock = "shim.lock"
 

@@ -121,9 +121,11 @@ func TestSidecarStartsFirstAndSharesTheNodesLife(t *testing.T) {
 	if err := syscall.Kill(ss.Sidecars[0].PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	runtimetest.WaitFor(t, 10*time.Second, "the node to exit with its sidecar", func() bool {
+	// Until the shim has stopped the sidecars and recorded the exit, the
+	// node may show as gone without a record.
+	runtimetest.WaitFor(t, 10*time.Second, "the node to exit with its sidecar, recorded", func() bool {
 		got, err := rt.Inspect(ctx, "withapp")
-		return err == nil && got.State == runtime.StateExited
+		return err == nil && got.State == runtime.StateExited && !got.ExitedAt.IsZero()
 	})
 	got, _ := rt.Inspect(ctx, "withapp")
 	if !strings.Contains(got.Message, "sidecar app was killed by signal: killed") || got.ExitCode == 0 {
