@@ -25,7 +25,7 @@ func TestInitStepsRunBeforeEveryStart(t *testing.T) {
 			{Name: "check", Program: "sh", Args: []string{"-c", `test -s prepared`}},
 		},
 	}
-	t.Cleanup(func() { _ = rt.Remove(ctx, "inited") })
+	removeOnCleanup(t, rt, "inited")
 	st, err := rt.Start(ctx, spec)
 	if err != nil || st.State != runtime.StateRunning {
 		t.Fatalf("start: %+v %v", st, err)
@@ -65,7 +65,7 @@ func TestFailingInitStepFailsTheStart(t *testing.T) {
 		Args:    []string{"-c", `echo node started; exec sleep 600`},
 		Init:    []runtime.InitStep{{Name: "genesis", Program: "sh", Args: []string{"-c", `echo no genesis here; exit 4`}}},
 	}
-	t.Cleanup(func() { _ = rt.Remove(ctx, "badinit") })
+	removeOnCleanup(t, rt, "badinit")
 	st, err := rt.Start(ctx, spec)
 	if err != nil {
 		t.Fatal(err)

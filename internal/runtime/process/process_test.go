@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,18 @@ func TestMain(m *testing.M) {
 		os.Exit(testListener(os.Args[2:]))
 	}
 	os.Exit(m.Run())
+}
+
+// removeOnCleanup removes node id when the test ends. t.Context is
+// cancelled by then, and a cancelled Remove would leave the node running.
+func removeOnCleanup(t *testing.T, rt runtime.Runtime, id string) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	t.Cleanup(func() {
+		if err := rt.Remove(ctx, id); err != nil {
+			t.Errorf("remove %s: %v", id, err)
+		}
+	})
 }
 
 type harness struct {
@@ -88,7 +101,7 @@ func TestKeepExistingFileSurvivesRestart(t *testing.T) {
 	ctx := t.Context()
 	spec := h.Spec(t, "keep")
 	spec.Files = append(spec.Files, runtime.File{Path: "data/state.json", Data: []byte("initial"), KeepExisting: true})
-	t.Cleanup(func() { _ = rt.Remove(ctx, "keep") })
+	removeOnCleanup(t, rt, "keep")
 	if _, err := rt.Start(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +151,7 @@ func TestLogsTailAndRotation(t *testing.T) {
 	spec := h.Spec(t, "chatty")
 	// About 3 MB of numbered lines, then sleep.
 	spec.Args = []string{"-c", `i=0; while [ $i -lt 60000 ]; do echo "line $i ........................................"; i=$((i+1)); done; exec sleep 600`}
-	t.Cleanup(func() { _ = rt.Remove(ctx, "chatty") })
+	removeOnCleanup(t, rt, "chatty")
 	if _, err := rt.Start(ctx, spec); err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ func TestSidecarStartsFirstAndSharesTheNodesLife(t *testing.T) {
 		Name: "app", Args: []string{"test-listener", addr}, ReadyAddress: addr,
 		Env: map[string]string{"SIDECAR_GREETING": "hello-sidecar"},
 	})
-	t.Cleanup(func() { _ = rt.Remove(ctx, "withapp") })
+	removeOnCleanup(t, rt, "withapp")
 
 	st, err := rt.Start(ctx, spec)
 	if err != nil || st.State != runtime.StateRunning {
@@ -156,7 +156,7 @@ func TestSidecarThatDiesBeforeReadyFailsTheStart(t *testing.T) {
 	rt := h.New(t)
 	ctx := t.Context()
 	spec := specWithSidecar(t, "badapp", runtime.Sidecar{Name: "app", Args: []string{"test-listener", "exit", "3"}, ReadyAddress: freeAddr(t)})
-	t.Cleanup(func() { _ = rt.Remove(ctx, "badapp") })
+	removeOnCleanup(t, rt, "badapp")
 	st, err := rt.Start(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
