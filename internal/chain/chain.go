@@ -7,9 +7,13 @@ package chain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/registry"
@@ -201,4 +205,26 @@ type Contracts interface {
 	// TxContract names the contract (its Ref) a transaction calls, when
 	// the driver can tell.
 	TxContract(n *apis.Network, tx []byte) (string, bool)
+}
+
+// GoRuntimeEnv turns a node's resources into the Go runtime's own limits
+// (GOMAXPROCS, GOMEMLIMIT), which node programs written in Go, such as
+// cometbft and geth, honour wherever they run.
+func GoRuntimeEnv(r apis.Resources) map[string]string {
+	env := map[string]string{}
+	if r.CPU != "" {
+		if q, err := resource.ParseQuantity(r.CPU); err == nil {
+			env["GOMAXPROCS"] = fmt.Sprint(max(1, int(math.Ceil(float64(q.MilliValue())/1000))))
+		}
+	}
+	if r.Memory != "" {
+		if q, err := resource.ParseQuantity(r.Memory); err == nil {
+			// Leave headroom below the limit for memory Go does not manage.
+			env["GOMEMLIMIT"] = fmt.Sprint(q.Value() * 9 / 10)
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	return env
 }

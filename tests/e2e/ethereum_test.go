@@ -177,26 +177,7 @@ spec:
 	if err := framework.WaitGone(ctx, c, "eth", 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	runtimeDir := filepath.Join(dataDir, "runtime", "process")
-	if err := framework.Poll(ctx, 15*time.Second, 100*time.Millisecond, func() (bool, string) {
-		left := framework.ProcessesUnder(runtimeDir)
-		var listening []int
-		for _, p := range ports {
-			if framework.PortListening(p) {
-				listening = append(listening, p)
-			}
-		}
-		entries, _ := os.ReadDir(runtimeDir)
-		return len(left) == 0 && len(listening) == 0 && len(entries) == 0,
-			"processes " + fmtInts(left) + ", listening ports " + fmtInts(listening) + ", node directories " + fmtEntries(entries)
-	}); err != nil {
-		t.Fatalf("the deleted network left something behind: %v", err)
-	}
-	for name, pid := range pids {
-		if framework.Alive(pid) {
-			t.Errorf("%s (geth pid %d) still runs", name, pid)
-		}
-	}
+	assertNothingLeft(t, dataDir, ports, pids, 15*time.Second)
 	srv.Stop()
 }
 

@@ -211,8 +211,17 @@ func TestNetworkLifecycle(t *testing.T) {
 	if err := framework.WaitGone(ctx, c, "e2e", 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	assertNothingLeft(t, dataDir, ports, pids, 10*time.Second)
+	srv.Stop()
+}
+
+// assertNothingLeft fails the test when a deleted network left a process
+// under the runtime's directory, a listening node port, a node directory,
+// or one of its nodes' processes (pids, by node name) alive.
+func assertNothingLeft(t *testing.T, dataDir string, ports []int, pids map[string]int, within time.Duration) {
+	t.Helper()
 	runtimeDir := filepath.Join(dataDir, "runtime", "process")
-	if err := framework.Poll(ctx, 10*time.Second, 100*time.Millisecond, func() (bool, string) {
+	if err := framework.Poll(t.Context(), within, 100*time.Millisecond, func() (bool, string) {
 		left := framework.ProcessesUnder(runtimeDir)
 		var listening []int
 		for _, p := range ports {
@@ -231,5 +240,4 @@ func TestNetworkLifecycle(t *testing.T) {
 			t.Errorf("%s (pid %d) still runs", name, pid)
 		}
 	}
-	srv.Stop()
 }

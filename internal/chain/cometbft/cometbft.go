@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +21,6 @@ import (
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/types"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
@@ -209,7 +207,7 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 			Program: Program,
 			Image:   "cometbft/cometbft:v0.38.26",
 			Args:    []string{"start", "--home", "."},
-			Env:     goRuntimeEnv(k.node.Resources),
+			Env:     chain.GoRuntimeEnv(k.node.Resources),
 			Files: []runtime.File{
 				{Path: "config/config.toml", Data: cfgTOML, Mode: 0o600},
 				{Path: "config/genesis.json", Data: genesisJSON, Mode: 0o600},
@@ -294,27 +292,6 @@ func nodeConfig(n *apis.Network, k nodeKeys, host string, peers []string) ([]byt
 	path := filepath.Join(dir, "config.toml")
 	cmtcfg.WriteConfigFile(path, cfg)
 	return os.ReadFile(path)
-}
-
-// goRuntimeEnv turns a node's resources into the Go runtime's own limits,
-// which cometbft (a Go program) honours wherever it runs.
-func goRuntimeEnv(r apis.Resources) map[string]string {
-	env := map[string]string{}
-	if r.CPU != "" {
-		if q, err := resource.ParseQuantity(r.CPU); err == nil {
-			env["GOMAXPROCS"] = fmt.Sprint(max(1, int(math.Ceil(float64(q.MilliValue())/1000))))
-		}
-	}
-	if r.Memory != "" {
-		if q, err := resource.ParseQuantity(r.Memory); err == nil {
-			// Leave headroom below the limit for memory Go does not manage.
-			env["GOMEMLIMIT"] = fmt.Sprint(q.Value() * 9 / 10)
-		}
-	}
-	if len(env) == 0 {
-		return nil
-	}
-	return env
 }
 
 // Probe implements chain.Driver.

@@ -9,7 +9,6 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -21,7 +20,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
@@ -172,7 +170,7 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 			Program: Program,
 			Image:   Image,
 			Args:    nodeArgs(s, nd, req.Host),
-			Env:     goRuntimeEnv(nd.spec.Resources),
+			Env:     chain.GoRuntimeEnv(nd.spec.Resources),
 			Files:   files,
 			// geth starts on an empty database with the mainnet genesis:
 			// the network's own must be written first. "geth init" is
@@ -304,27 +302,6 @@ func genKey(r io.Reader) (*ecdsa.PrivateKey, error) {
 		}
 	}
 	return nil, fmt.Errorf("no valid key in 16 draws: the random source is broken")
-}
-
-// goRuntimeEnv turns a node's resources into the Go runtime's own limits,
-// which geth (a Go program) honours wherever it runs.
-func goRuntimeEnv(r apis.Resources) map[string]string {
-	env := map[string]string{}
-	if r.CPU != "" {
-		if q, err := resource.ParseQuantity(r.CPU); err == nil {
-			env["GOMAXPROCS"] = fmt.Sprint(max(1, int(math.Ceil(float64(q.MilliValue())/1000))))
-		}
-	}
-	if r.Memory != "" {
-		if q, err := resource.ParseQuantity(r.Memory); err == nil {
-			// Leave headroom below the limit for memory Go does not manage.
-			env["GOMEMLIMIT"] = fmt.Sprint(q.Value() * 9 / 10)
-		}
-	}
-	if len(env) == 0 {
-		return nil
-	}
-	return env
 }
 
 // sortedAddresses returns addrs in ascending byte order, as Clique keeps
