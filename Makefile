@@ -53,7 +53,7 @@ test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, en
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZ_TIME) ./pkg/aksk
 
 .PHONY: bench
-bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL); prints JSON lines; BENCH=nodes|api|app for one part
+bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL); prints JSON lines; BENCH=nodes|api|app|explorer for one part
 	CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) run ./tests/bench $(BENCH)
 
 GOLANGCI_LINT_VERSION := v2.6.2

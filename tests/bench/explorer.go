@@ -146,20 +146,73 @@ func benchExplorer(ctx context.Context, binDir, storeName, dsn string) error {
 	}
 	emitLatency(latency{Metric: "explorer_tx_by_hash", Store: storeName, P50ms: pct(lat, 0.5), P99ms: pct(lat, 0.99), PerSec: round(float64(len(lat)) / took.Seconds()), Count: len(lat), Workers: concurrency,
 		Note: fmt.Sprintf("GET /api/v1/networks/NAME/transactions/HASH of random transactions as the admin, %d indexed for the network, from a server without its controller (no indexer writing meanwhile)", explorerTxs)})
+	srv.Stop()
+	return benchForget(ctx, dataDir, dsn, storeName)
+}
+
+// benchForget deletes the filled network from the store while a reader
+// reads another object in a loop, and reports how long the deletion took
+// and the longest the reader waited meanwhile: the time the deletion
+// held the store.
+func benchForget(ctx context.Context, dataDir, dsn, storeName string) error {
+	st, err := openStore(ctx, dataDir, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := st.Get(ctx, apis.KindNetwork, explorerNetwork)
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	waits := make(chan []time.Duration, 1)
+	go func() {
+		var lat []time.Duration
+		for {
+			select {
+			case <-done:
+				waits <- lat
+				return
+			default:
+			}
+			start := time.Now()
+			if _, err := st.List(ctx, apis.KindNetwork); err != nil {
+				waits <- nil
+				return
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}()
+	start := time.Now()
+	err = st.Delete(ctx, apis.KindNetwork, o.Name, o.UID)
+	took := time.Since(start)
+	close(done)
+	lat := <-waits
+	if err != nil {
+		return err
+	}
+	if len(lat) == 0 {
+		return errors.New("the reader beside the deletion failed")
+	}
+	emit(figure{Metric: "explorer_delete_s", Store: storeName, Value: round(took.Seconds()), Unit: "s",
+		Note: fmt.Sprintf("store.Delete of the network with its %d indexed transactions, while a reader listed networks in a loop: %d reads, p50 %.2f ms, longest %.1f ms", explorerTxs, len(lat), pct(lat, 0.5), pct(lat, 1))})
 	return nil
+}
+
+// openStore opens the SQLite store in dataDir, or the PostgreSQL one at dsn
+// when that is set.
+func openStore(ctx context.Context, dataDir, dsn string) (*sqlstore.Store, error) {
+	if dsn == "" {
+		return sqlite.Open(ctx, filepath.Join(dataDir, sqliteFile))
+	}
+	return postgres.Open(ctx, dsn)
 }
 
 // fillExplorer writes the network and its index into the store the server
 // will open, and reports how long writing the index took and with how many
 // writers.
 func fillExplorer(ctx context.Context, dataDir, dsn string) (time.Duration, int, error) {
-	var st *sqlstore.Store
-	var err error
-	if dsn == "" {
-		st, err = sqlite.Open(ctx, filepath.Join(dataDir, sqliteFile))
-	} else {
-		st, err = postgres.Open(ctx, dsn)
-	}
+	st, err := openStore(ctx, dataDir, dsn)
 	if err != nil {
 		return 0, 0, err
 	}

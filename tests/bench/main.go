@@ -71,8 +71,10 @@ func main() {
 		err = benchAPIStores(context.Background(), mustBinDir())
 	case "app":
 		err = benchApp(context.Background(), mustBinDir())
+	case "explorer":
+		err = benchExplorerStores(context.Background(), mustBinDir())
 	default:
-		err = fmt.Errorf("usage: bench [all|nodes|api|app]")
+		err = fmt.Errorf("usage: bench [all|nodes|api|app|explorer]")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -221,6 +221,11 @@ func (s *Store) afterWrite(ctx context.Context, o *store.Object, res sql.Result,
 
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, kind, name, uid string) error {
+	// A network's indexed chain may be millions of rows: it goes first, in
+	// short steps, and the network with the rest of what it owns last.
+	if err := s.ForgetChain(ctx, uid); err != nil {
+		return fmt.Errorf("delete %s/%s: %w", kind, name, err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", kind, name, err)
@@ -235,6 +240,7 @@ func (s *Store) Delete(ctx context.Context, kind, name, uid string) error {
 		{`DELETE FROM blobs WHERE owner_uid = ?`, []any{uid}},
 		{`DELETE FROM ports WHERE owner_uid = ?`, []any{uid}},
 		{`DELETE FROM contract_revisions WHERE network_uid = ?`, []any{uid}},
+		// What an indexer wrote since ForgetChain: a few blocks at most.
 		{`DELETE FROM txs WHERE network_uid = ?`, []any{uid}},
 		{`DELETE FROM blocks WHERE network_uid = ?`, []any{uid}},
 	}

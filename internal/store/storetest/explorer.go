@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
@@ -21,6 +23,9 @@ func RunExplorer(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("TxPages", func(t *testing.T) { testTxPages(t, open(t)) })
 	t.Run("NetworksApart", func(t *testing.T) { testNetworksApart(t, open(t)) })
 	t.Run("ForgetChain", func(t *testing.T) { testForgetChain(t, open(t)) })
+	t.Run("ForgetChainLetsOthersIn", func(t *testing.T) { testForgetChainLetsOthersIn(t, open(t)) })
+	t.Run("ForgetChainResumes", func(t *testing.T) { testForgetChainResumes(t, open(t)) })
+	t.Run("ForgetChainWhileWritten", func(t *testing.T) { testForgetChainWhileWritten(t, open(t)) })
 	t.Run("DeleteTakesTheChain", func(t *testing.T) { testDeleteTakesChain(t, open(t)) })
 }
 
@@ -342,15 +347,269 @@ func assertNoChain(t *testing.T, s store.Store, net string) {
 	}
 }
 
+// wideChain makes blocks from..to of network net with ten transactions
+// each. Stores delete a chain a few thousand rows at a time (sqlstore:
+// about 5,000 a step), so that a few thousand such blocks take several
+// steps.
+func wideChain(net string, from, to int64) []store.Block {
+	var out []store.Block
+	for h := from; h <= to; h++ {
+		b := store.Block{NetworkUID: net, Height: h, Hash: blockHash(net, h), Time: genesis.Add(time.Duration(h) * time.Second),
+			Proposer: "VAL", AppHash: fmt.Sprint("APP", h), NumTxs: 10}
+		for i := range b.NumTxs {
+			b.Txs = append(b.Txs, store.Tx{Hash: txHash(net, h, i), Index: i, Type: "/bank.MsgSend", Data: []byte{byte(h), byte(i)}})
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// leftOf is the lowest and the highest height of what is left of the
+// chain of net (0, 0 for nothing), once checked that it is whole: every
+// block between them, each with all its transactions, and IndexedHeight
+// the highest. The chain must not be changing.
+func leftOf(t *testing.T, s store.Store, net string) (low, high int64) {
+	t.Helper()
+	ctx := t.Context()
+	txs := 0
+	for before := int64(0); ; {
+		page, err := s.Blocks(ctx, net, before, 1000)
+		must(t, err)
+		if len(page) == 0 {
+			break
+		}
+		for _, b := range page {
+			if high == 0 {
+				high = b.Height
+			} else if b.Height != low-1 {
+				t.Fatalf("chain of %s has block %d below block %d", net, b.Height, low)
+			}
+			low = b.Height
+			txs += b.NumTxs
+		}
+		before = page[len(page)-1].Height
+	}
+	n := 0
+	var cur *store.TxCursor
+	for {
+		page, err := s.Txs(ctx, net, 0, cur, 1000)
+		must(t, err)
+		if len(page) == 0 {
+			break
+		}
+		n += len(page)
+		last := page[len(page)-1]
+		cur = &store.TxCursor{Height: last.Height, Index: last.Index}
+	}
+	if n != txs {
+		t.Fatalf("chain of %s, blocks %d-%d, has %d transactions, its blocks %d", net, low, high, n, txs)
+	}
+	if h, err := s.IndexedHeight(ctx, net); err != nil || h != high {
+		t.Fatalf("chain of %s, blocks %d-%d, is indexed up to %d (%v)", net, low, high, h, err)
+	}
+	return low, high
+}
+
+// takeTurns limits a store with a pool of connections (PostgreSQL) to
+// one, as SQLite's is: the test's calls then take turns with the steps of
+// a deletion, each waiting for at most one step, instead of running beside
+// them. Beside them, a deletion of a few thousand blocks can be over before
+// a busy machine schedules the test's next call, and the test would see
+// nothing of it.
+func takeTurns(t *testing.T, s store.Store) {
+	t.Helper()
+	if d, ok := s.(interface{ DB() *sql.DB }); ok {
+		d.DB().SetMaxOpenConns(1)
+	}
+}
+
+// begun reports whether the deletion of the chain of net, from block 1
+// up, has begun.
+func begun(t *testing.T, s store.Store, net string) bool {
+	t.Helper()
+	_, err := s.BlockByHeight(t.Context(), net, 1)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return err != nil
+}
+
+// inBackground runs f in a goroutine and returns its error's channel; the
+// test waits for it at its end.
+func inBackground(t *testing.T, f func() error) <-chan error {
+	t.Helper()
+	done, finished := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(finished)
+		done <- f()
+	}()
+	t.Cleanup(func() { <-finished })
+	return done
+}
+
+// deleteMidway runs del, which deletes the chain of net (blocks 1..top),
+// and cancels its context once part of the chain is gone. It returns
+// del's error, failing the test when del finished first.
+func deleteMidway(t *testing.T, s store.Store, net string, top int64, del func(ctx context.Context) error) error {
+	t.Helper()
+	takeTurns(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := inBackground(t, func() error { return del(ctx) })
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("the deletion of %d blocks of %s ended before it could be cancelled: %v", top, net, err)
+		default:
+		}
+		if begun(t, s, net) {
+			cancel()
+			return <-done
+		}
+	}
+}
+
+// testForgetChainLetsOthersIn forgets a chain of many more rows than a
+// step deletes, and checks that other calls complete between the steps,
+// while IndexedHeight stays until the chain is gone.
+func testForgetChainLetsOthersIn(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const top = 4000
+	must(t, s.PutBlocks(ctx, wideChain("a", 1, top)))
+	must(t, s.PutBlocks(ctx, chain("b", 1, 5)))
+	other, err := s.Create(ctx, &store.Object{Kind: apis.KindNetwork, Name: "other", Spec: []byte("{}")})
+	must(t, err)
+	takeTurns(t, s)
+
+	forgot := inBackground(t, func() error { return s.ForgetChain(ctx, "a") })
+	// Once block 1 is gone, a call that completes before the top block
+	// goes ran while ForgetChain did, rather than wait for it to finish.
+	between := map[string]int{} // calls by kind
+	bTop := int64(5)
+wait:
+	for started, i := false, 0; ; {
+		select {
+		case err := <-forgot:
+			must(t, err)
+			break wait
+		default:
+		}
+		if !started {
+			started = begun(t, s, "a")
+			continue
+		}
+		call := "get"
+		if i++; i%2 == 0 {
+			_, err = s.Get(ctx, other.Kind, other.Name)
+		} else {
+			call, bTop = "put", bTop+1
+			err = s.PutBlocks(ctx, chain("b", bTop, bTop))
+		}
+		must(t, err)
+		switch h, err := s.IndexedHeight(ctx, "a"); {
+		case err != nil:
+			t.Fatal(err)
+		case h == top:
+			between[call]++
+		case h != 0:
+			t.Fatalf("indexed height of a chain being forgotten went from %d to %d", top, h)
+		}
+	}
+	if between["get"] == 0 || between["put"] == 0 {
+		t.Fatalf("while ForgetChain took %d blocks, calls that ran between its steps: %v; want gets and puts of another chain", top, between)
+	}
+	assertNoChain(t, s, "a")
+	if got, _ := s.IndexedHeight(ctx, "b"); got != bTop {
+		t.Fatalf("indexed height of b, written while a was forgotten: %d, want %d", got, bTop)
+	}
+}
+
+// testForgetChainResumes cuts ForgetChain short: what is left is the
+// chain's newest blocks, whole, and the next ForgetChain takes them and
+// what was written on top since.
+func testForgetChainResumes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const top = 1500
+	must(t, s.PutBlocks(ctx, wideChain("a", 1, top)))
+	must(t, s.PutBlocks(ctx, chain("b", 1, 5)))
+	if err := deleteMidway(t, s, "a", top, func(ctx context.Context) error { return s.ForgetChain(ctx, "a") }); err == nil {
+		t.Fatal("ForgetChain ended before its context was cancelled")
+	}
+	if low, high := leftOf(t, s, "a"); low <= 1 || high != top {
+		t.Fatalf("a ForgetChain cut short left blocks %d-%d of 1-%d", low, high, top)
+	}
+	// An indexer writes the chain's new blocks on top.
+	must(t, s.PutBlocks(ctx, wideChain("a", top+1, top+50)))
+	if _, high := leftOf(t, s, "a"); high != top+50 {
+		t.Fatalf("highest block after writing on a part-forgotten chain: %d, want %d", high, top+50)
+	}
+	must(t, s.ForgetChain(ctx, "a"))
+	assertNoChain(t, s, "a")
+	if got, _ := s.IndexedHeight(ctx, "b"); got != 5 {
+		t.Fatalf("forgetting a took b's blocks: %d", got)
+	}
+}
+
+// testForgetChainWhileWritten forgets a chain while its new blocks are
+// written on top, as an indexer does: the deletion ends, taking them, and
+// what is left is at most the batches written after its last step.
+func testForgetChainWhileWritten(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const top, batch = 1500, 20
+	must(t, s.PutBlocks(ctx, wideChain("a", 1, top)))
+	takeTurns(t, s)
+	forgot := inBackground(t, func() error { return s.ForgetChain(ctx, "a") })
+	next, batches := int64(top+1), 0
+wait:
+	for {
+		select {
+		case err := <-forgot:
+			must(t, err)
+			break wait
+		default:
+		}
+		must(t, s.PutBlocks(ctx, wideChain("a", next, next+batch-1)))
+		next, batches = next+batch, batches+1
+	}
+	if batches < 2 {
+		t.Fatalf("only %d batches were written while ForgetChain took %d blocks", batches, top)
+	}
+	if low, high := leftOf(t, s, "a"); low != 0 && (low <= top || (low-top-1)%batch != 0 || high != next-1) {
+		t.Fatalf("left of a chain forgotten while written: blocks %d-%d, want none or the last batches, up to %d", low, high, next-1)
+	}
+}
+
 func testDeleteTakesChain(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	a, err := s.Create(ctx, &store.Object{Kind: apis.KindNetwork, Name: "a", Spec: []byte("{}")})
 	must(t, err)
 	b, err := s.Create(ctx, &store.Object{Kind: apis.KindNetwork, Name: "b", Spec: []byte("{}")})
 	must(t, err)
-	must(t, s.PutBlocks(ctx, chain(a.UID, 1, 5)))
+	// More than one step of ForgetChain, and Delete cut short on the way.
+	const top = 1500
+	must(t, s.PutBlocks(ctx, wideChain(a.UID, 1, top)))
 	must(t, s.PutBlocks(ctx, chain(b.UID, 1, 5)))
+	must(t, s.PutBlob(ctx, a.UID, "plan", []byte("p")))
+	if err := deleteMidway(t, s, a.UID, top, func(ctx context.Context) error { return s.Delete(ctx, a.Kind, a.Name, a.UID) }); err == nil {
+		t.Fatal("Delete ended before its context was cancelled")
+	}
+	// The network and what it owns stay until its chain is gone.
+	if _, err := s.Get(ctx, a.Kind, a.Name); err != nil {
+		t.Fatalf("a Delete cut short removed the network: %v", err)
+	}
+	if _, err := s.GetBlob(ctx, a.UID, "plan"); err != nil {
+		t.Fatalf("a Delete cut short removed the network's blob: %v", err)
+	}
+	if low, high := leftOf(t, s, a.UID); low <= 1 || high != top {
+		t.Fatalf("a Delete cut short left blocks %d-%d of 1-%d", low, high, top)
+	}
 	must(t, s.Delete(ctx, a.Kind, a.Name, a.UID))
+	if _, err := s.Get(ctx, a.Kind, a.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("network after Delete: %v", err)
+	}
+	if _, err := s.GetBlob(ctx, a.UID, "plan"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("blob after Delete: %v", err)
+	}
 	assertNoChain(t, s, a.UID)
 	if h, _ := s.IndexedHeight(ctx, b.UID); h != 5 {
 		t.Fatalf("deleting a took b's blocks: %d", h)
