@@ -35,6 +35,9 @@ type PackageList struct {
 type ContractRequest struct {
 	Name    string `json:"name,omitempty"`
 	Package string `json:"package"`
+	// Args are the constructor's arguments, as text, for chains whose
+	// contracts take them (an EVM contract's constructor).
+	Args []string `json:"args,omitempty"`
 }
 
 // Contract is a contract on a network: its newest revision, and on
@@ -48,6 +51,13 @@ type Contract struct {
 type ContractList struct {
 	Items []Contract `json:"items"`
 }
+
+// Bounds on a contract's constructor arguments: they are stored with each
+// revision.
+const (
+	maxContractArgs     = 32
+	maxContractArgBytes = 4096
+)
 
 // contractDriver is the network's chain driver, when it deploys contracts.
 func contractDriver(chainName string) (chain.Contracts, bool) {
@@ -314,7 +324,7 @@ func (a *API) deployContract(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	a.changeContract(w, r, req.Name, req.Package, apis.ContractDeploy)
+	a.changeContract(w, r, req.Name, req, apis.ContractDeploy)
 }
 
 // upgradeContract answers PUT /networks/{name}/contracts/{contract}.
@@ -328,12 +338,12 @@ func (a *API) upgradeContract(w http.ResponseWriter, r *http.Request) {
 		invalid(w, r, apis.ErrorList{{Field: "name", Detail: fmt.Sprintf("%q differs from the contract in the path, %q; leave it out", req.Name, name)}})
 		return
 	}
-	a.changeContract(w, r, name, req.Package, apis.ContractUpgrade)
+	a.changeContract(w, r, name, req, apis.ContractUpgrade)
 }
 
 // removeContract answers DELETE /networks/{name}/contracts/{contract}.
 func (a *API) removeContract(w http.ResponseWriter, r *http.Request) {
-	a.changeContract(w, r, chi.URLParam(r, "contract"), "", apis.ContractRemove)
+	a.changeContract(w, r, chi.URLParam(r, "contract"), ContractRequest{}, apis.ContractRemove)
 }
 
 // contractLocks serialises the contract operations of each network on this
@@ -343,7 +353,8 @@ var contractLocks sync.Map // network UID → *sync.Mutex
 
 // changeContract does one step of a contract's life: the chain's part
 // through the driver, then the revision that records it.
-func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name, pkgRef, action string) {
+func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string, req ContractRequest, action string) {
+	pkgRef := req.Package
 	n, scope, ok := a.getStored(w, r)
 	if !ok || !a.allow(w, r, auth.ContractDeploy, scope) {
 		return
@@ -364,6 +375,14 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name, pkgRe
 		var err error
 		if ref, err = apis.ParsePackageRef(pkgRef); err != nil {
 			errs.Add("package", "%v", err)
+		}
+	}
+	if len(req.Args) > maxContractArgs {
+		errs.Add("args", "has %d arguments; at most %d are taken", len(req.Args), maxContractArgs)
+	}
+	for i, a := range req.Args {
+		if len(a) > maxContractArgBytes {
+			errs.Add(fmt.Sprintf("args[%d]", i), "has %d bytes; at most %d are taken", len(a), maxContractArgBytes)
 		}
 	}
 	if invalid(w, r, errs) {
@@ -432,7 +451,8 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name, pkgRe
 			return
 		}
 		rev.State, rev.Package = apis.ContractDeployed, pkg.Ref()
-		res, err = driver.DeployContract(ctx, n, name, pkg, current)
+		rev.Args = req.Args
+		res, err = driver.DeployContract(ctx, n, chain.DeployRequest{Name: name, Package: pkg, Current: current, Args: req.Args})
 	}
 	switch {
 	case errors.Is(err, chain.ErrContractRefused):

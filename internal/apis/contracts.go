@@ -145,10 +145,12 @@ type ContractRevision struct {
 	Ref string `json:"ref"`
 	// TxHash and Height record the transaction that did it, on chains
 	// where one did.
-	TxHash string    `json:"txHash,omitempty"`
-	Height int64     `json:"height,omitempty"`
-	Actor  string    `json:"actor,omitempty"`
-	Time   time.Time `json:"time"`
+	TxHash string `json:"txHash,omitempty"`
+	Height int64  `json:"height,omitempty"`
+	// Args are the constructor arguments a deploy or upgrade gave.
+	Args  []string  `json:"args,omitempty"`
+	Actor string    `json:"actor,omitempty"`
+	Time  time.Time `json:"time"`
 }
 
 var versionPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)

@@ -51,6 +51,13 @@ type PlannedNode struct {
 	Spec runtime.NodeSpec `json:"spec"`
 	// Endpoints are the addresses users and probes reach the node at.
 	Endpoints map[string]string `json:"endpoints"`
+	// Revision counts the changes to Spec since the network was planned
+	// (a peer added by scaling): a running node of an older revision is
+	// restarted with the new spec, one node at a time.
+	Revision int `json:"revision,omitempty"`
+	// Joining marks a validator added to a running network that the
+	// chain has yet to admit to consensus (Scaler.Admit).
+	Joining bool `json:"joining,omitempty"`
 }
 
 // NodeInfo is what a probe learns from a node.
@@ -85,6 +92,44 @@ func Get(name string) (Driver, error) { return drivers.Get(name) }
 
 // Names lists the registered drivers.
 func Names() []string { return drivers.Names() }
+
+// ReshapeRequest asks for a running network's plan with nodes added or
+// removed.
+type ReshapeRequest struct {
+	Network *apis.Network
+	Plan    *Plan
+	// Add are the new nodes, with their ports in Ports (as for Plan).
+	Add   []apis.NodeSpec
+	Ports map[string]map[string]int
+	// Remove names the nodes to drop; validators among them have been
+	// retired (Scaler.Retire).
+	Remove []string
+	Host   string
+	Rand   io.Reader
+	Now    time.Time
+}
+
+// Scaler is implemented by drivers that add nodes to running networks and
+// remove them. The controller reshapes the plan, starts the new nodes,
+// restarts the nodes whose spec changed one at a time, admits new
+// validators once they run, and retires validators before it removes them.
+type Scaler interface {
+	// Reshape returns the plan with req.Add planned (keys, configs, the
+	// network's genesis as it is) and req.Remove gone; the specs of the
+	// nodes that stay change only as the chain needs (their peers), with
+	// Revision raised. New validators are marked Joining.
+	Reshape(ctx context.Context, req ReshapeRequest) (*Plan, error)
+	// Admit makes a running new validator a member of consensus, and
+	// reports whether it is one. It is called until it is.
+	Admit(ctx context.Context, n *apis.Network, plan *Plan, node PlannedNode) (bool, error)
+	// Retire takes a validator out of consensus, and reports whether it
+	// is out. It is called until it is; the node is removed after.
+	Retire(ctx context.Context, n *apis.Network, plan *Plan, node PlannedNode) (bool, error)
+	// ValidateScale checks a change of a running network's nodes from
+	// old to spec, with status the network as it runs: enough validators
+	// left, and running, to keep the chain going and to vote.
+	ValidateScale(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList
+}
 
 // Block is a committed block as the explorer keeps it.
 type Block struct {
@@ -187,6 +232,18 @@ type ContractResult struct {
 	Height int64
 }
 
+// DeployRequest is one deployment of a package as a network's contract.
+type DeployRequest struct {
+	Name    string
+	Package *apis.Package
+	// Current is the contract's newest revision, nil for a new contract.
+	Current *apis.ContractRevision
+	// Args are the contract's constructor arguments, as text, in the
+	// order the contract declares them; a driver whose contracts take
+	// none refuses any.
+	Args []string
+}
+
 // Contracts is implemented by drivers that deploy packages from the
 // contract store onto their networks. The platform records each step as a
 // revision of the contract; the driver does the chain's part.
@@ -197,9 +254,9 @@ type Contracts interface {
 	// ValidatePackage checks a package's kind and files for this chain,
 	// naming the fields that are wrong.
 	ValidatePackage(p *apis.Package) apis.ErrorList
-	// DeployContract puts pkg on the network as contract name: a new
-	// contract when current is nil or removed, else an upgrade of current.
-	DeployContract(ctx context.Context, n *apis.Network, name string, pkg *apis.Package, current *apis.ContractRevision) (ContractResult, error)
+	// DeployContract puts a package on the network as a contract: a new
+	// one when req.Current is nil or removed, else an upgrade of it.
+	DeployContract(ctx context.Context, n *apis.Network, req DeployRequest) (ContractResult, error)
 	// RemoveContract takes a deployed contract out of use.
 	RemoveContract(ctx context.Context, n *apis.Network, current *apis.ContractRevision) (ContractResult, error)
 	// TxContract names the contract (its Ref) a transaction calls, when

@@ -260,6 +260,7 @@ func readPackageDir(dir string) ([]apis.PackageFile, error) {
 
 func newContractCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "contract", Short: "Deploy, upgrade and remove contracts on a network"}
+	var ctorArgs []string
 	change := func(use, short string, nargs int, method string, body func(args []string) any, path func(args []string) string) *cobra.Command {
 		return &cobra.Command{
 			Use:   use,
@@ -289,12 +290,17 @@ func newContractCmd(g *globals) *cobra.Command {
 		}
 	}
 	byName := func(args []string) string { return "/contracts/" + url.PathEscape(args[1]) }
+	deploy := change("deploy NETWORK NAME OWNER/PACKAGE@VERSION", "Deploy a package as contract NAME", 3, http.MethodPost,
+		func(a []string) any { return api.ContractRequest{Name: a[1], Package: a[2], Args: ctorArgs} },
+		func([]string) string { return "/contracts" })
+	upgrade := change("upgrade NETWORK NAME OWNER/PACKAGE@VERSION", "Move contract NAME to another version of its package", 3, http.MethodPut,
+		func(a []string) any { return api.ContractRequest{Package: a[2], Args: ctorArgs} }, byName)
+	for _, c := range []*cobra.Command{deploy, upgrade} {
+		c.Flags().StringArrayVar(&ctorArgs, "arg", nil, "a constructor argument, in the order the contract declares them (repeat the flag for each)")
+	}
 	cmd.AddCommand(
-		change("deploy NETWORK NAME OWNER/PACKAGE@VERSION", "Deploy a package as contract NAME", 3, http.MethodPost,
-			func(a []string) any { return api.ContractRequest{Name: a[1], Package: a[2]} },
-			func([]string) string { return "/contracts" }),
-		change("upgrade NETWORK NAME OWNER/PACKAGE@VERSION", "Move contract NAME to another version of its package", 3, http.MethodPut,
-			func(a []string) any { return api.ContractRequest{Package: a[2]} }, byName),
+		deploy,
+		upgrade,
 		change("remove NETWORK NAME", "Remove contract NAME; its history stays", 2, http.MethodDelete,
 			func([]string) any { return nil }, byName),
 		&cobra.Command{

@@ -124,7 +124,11 @@ func moduleRef(module string) string { return "module/" + module }
 // DeployContract implements chain.Contracts: it asks a running node which
 // modules its application serves and binds the package's module when the
 // versions agree.
-func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, name string, pkg *apis.Package, current *apis.ContractRevision) (chain.ContractResult, error) {
+func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.DeployRequest) (chain.ContractResult, error) {
+	name, pkg, current := req.Name, req.Package, req.Current
+	if len(req.Args) > 0 {
+		return chain.ContractResult{}, fmt.Errorf("%w: a module of the application takes no arguments; %d given", chain.ErrContractRefused, len(req.Args))
+	}
 	if app(&n.Spec) != AppChainDock {
 		return chain.ContractResult{}, fmt.Errorf("%w: network %s runs the %s application, which has no modules; create the network with spec.cometbft.app: %s",
 			chain.ErrContractRefused, n.Metadata.Name, app(&n.Spec), AppChainDock)

@@ -118,11 +118,19 @@ func (s *Store) AddContractRevision(ctx context.Context, networkUID string, r ap
 	if r.Revision != newest+1 {
 		return fmt.Errorf("%s: the newest revision is %d: %w", what, newest, store.ErrConflict)
 	}
+	args := ""
+	if len(r.Args) > 0 {
+		b, err := json.Marshal(r.Args)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		args = string(b)
+	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO contract_revisions
-		(network_uid, name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		(network_uid, name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		networkUID, r.Name, r.Revision, r.Action, r.State, r.Package.Owner, r.Package.Name, r.Package.Version, r.Package.Checksum,
-		r.Ref, r.TxHash, r.Height, r.Actor, unix(r.Time))
+		r.Ref, r.TxHash, r.Height, r.Actor, unix(r.Time), args)
 	if isUnique(err) {
 		return fmt.Errorf("%s: %w", what, store.ErrConflict)
 	}
@@ -144,16 +152,20 @@ func isSerialization(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "SQLSTATE 40001") || strings.Contains(err.Error(), "SQLSTATE 40P01"))
 }
 
-const revisionColumns = `name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time`
+const revisionColumns = `name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args`
 
 func scanRevision(row interface{ Scan(...any) error }) (apis.ContractRevision, error) {
 	var (
-		r apis.ContractRevision
-		t int64
+		r    apis.ContractRevision
+		t    int64
+		args string
 	)
 	err := row.Scan(&r.Name, &r.Revision, &r.Action, &r.State, &r.Package.Owner, &r.Package.Name, &r.Package.Version,
-		&r.Package.Checksum, &r.Ref, &r.TxHash, &r.Height, &r.Actor, &t)
+		&r.Package.Checksum, &r.Ref, &r.TxHash, &r.Height, &r.Actor, &t, &args)
 	r.Time = fromUnix(t)
+	if err == nil && args != "" {
+		err = json.Unmarshal([]byte(args), &r.Args)
+	}
 	return r, err
 }
 

@@ -93,6 +93,8 @@ func testRevisions(t *testing.T, s store.Store) {
 		revision("n", 2, apis.ContractUpgrade, apis.ContractDeployed, "1.1.0"),
 		revision("n", 3, apis.ContractRemove, apis.ContractRemoved, "1.1.0"),
 	}
+	// Constructor arguments come back as given, quotes and all.
+	steps[1].Args = []string{"Gold \"GLD\"", "", "1000000000000000000000", "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"}
 	for _, r := range steps {
 		must(t, s.AddContractRevision(ctx, net, r))
 	}
