@@ -110,6 +110,7 @@ func New(opts Options) *API {
 				r.Post("/networks", a.createNetwork)
 				r.Get("/networks/{name}", a.getNetwork)
 				r.Delete("/networks/{name}", a.deleteNetwork)
+				r.Put("/networks/{name}/scale", a.scaleNetwork)
 				r.Get("/networks/{name}/nodes", a.listNodes)
 				r.Get("/networks/{name}/nodes/{node}", a.getNode)
 				r.Get("/networks/{name}/nodes/{node}/logs", a.nodeLogs)

@@ -171,6 +171,9 @@ type NodeStatus struct {
 	Endpoints          map[string]string `json:"endpoints,omitempty"`
 	// NodeID is the chain's identity of the node (CometBFT node ID).
 	NodeID string `json:"nodeID,omitempty"`
+	// Joining is true for a node added to a running network until it runs
+	// and, for a validator, the chain has admitted it to consensus.
+	Joining bool `json:"joining,omitempty"`
 }
 
 // Event is something that happened to a resource, newest last.

@@ -48,6 +48,7 @@ func NewRoot() *cobra.Command {
 		newApplyCmd(g),
 		newGetCmd(g),
 		newDeleteCmd(g),
+		newScaleCmd(g),
 		newLogsCmd(g),
 		newSearchCmd(g),
 		newSubmitCmd(g),

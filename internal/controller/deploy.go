@@ -59,6 +59,12 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 		return Result{}, c.fail(ctx, n, "PlanFailed", err)
 	}
 	n.Status.ChainID = plan.ChainID
+	plan, scaling, err := c.reshape(ctx, n, drv, rt, plan)
+	if err != nil {
+		c.event(ctx, n, apis.EventWarning, "ScaleFailed", "", "%v", err)
+		scaling = strings.TrimSpace(scaling + ": " + err.Error())
+	}
+	roll := c.staleNode(ctx, n, rt, plan)
 
 	prev := map[string]apis.NodeStatus{}
 	for _, ns := range n.Status.Nodes {
@@ -70,7 +76,7 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 	var mu sync.Mutex
 	for i, node := range plan.Nodes {
 		wg.Go(func() {
-			ns, err := c.reconcileNode(ctx, n, drv, rt, node, prev[node.Name], now)
+			ns, err := c.reconcileNode(ctx, n, drv, rt, node, prev[node.Name], now, node.Name == roll)
 			statuses[i] = ns
 			if err != nil {
 				mu.Lock()
@@ -86,8 +92,11 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 
 	var height int64
 	var notReady []string
-	for _, ns := range statuses {
+	for i, ns := range statuses {
 		height = max(height, ns.Height)
+		if plan.Nodes[i].Joining {
+			continue // a node being added: the network runs on without it
+		}
 		if ns.Phase != apis.NodeRunning {
 			detail := ns.Phase
 			if ns.Message != "" {
@@ -111,7 +120,10 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 			n.Status.RunningSince = &now
 		}
 		n.Status.Phase = apis.PhaseRunning
-		n.Status.Message = ""
+		n.Status.Message = scaling
+		if roll != "" {
+			n.Status.Message = strings.TrimPrefix(n.Status.Message+"; restarting "+roll+" with its new peers", "; ")
+		}
 	case len(startErrs) > 0 && n.Status.RunningSince == nil:
 		msg := strings.Join(startErrs, "; ")
 		if n.Status.Phase != apis.PhaseFailed || n.Status.Message != msg {
@@ -135,7 +147,7 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 	if len(startErrs) > 0 {
 		return Result{}, errors.New(strings.Join(startErrs, "; "))
 	}
-	if n.Status.Phase == apis.PhaseRunning && now.Sub(*n.Status.RunningSince) > settleTime {
+	if n.Status.Phase == apis.PhaseRunning && now.Sub(*n.Status.RunningSince) > settleTime && scaling == "" && roll == "" {
 		return Result{RequeueAfter: c.opts.ProbeInterval}, nil
 	}
 	return Result{RequeueAfter: fastRequeue}, nil
@@ -143,7 +155,7 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 
 // reconcileNode starts, restarts or just probes one node and returns its
 // new status. An error is a start that failed.
-func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv chain.Driver, rt runtime.Runtime, node chain.PlannedNode, prev apis.NodeStatus, now time.Time) (apis.NodeStatus, error) {
+func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv chain.Driver, rt runtime.Runtime, node chain.PlannedNode, prev apis.NodeStatus, now time.Time, roll bool) (apis.NodeStatus, error) {
 	id := nodeID(n.Metadata.Name, node.Name)
 	c.mu.Lock()
 	c.nodeNetwork[id] = n.Metadata.Name
@@ -151,9 +163,13 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 	spec := node.Spec
 	spec.ID = id
 	spec.Labels = map[string]string{LabelNetwork: n.Metadata.Name, LabelNetworkUID: n.Metadata.UID, LabelNode: node.Name}
+	if rev := revisionLabel(node); rev != "" {
+		spec.Labels[LabelRevision] = rev
+	}
 
 	ns := prev
 	ns.Name, ns.Role, ns.Organization, ns.NodeID = node.Name, node.Role, node.Organization, node.NodeID
+	ns.Joining = node.Joining
 	ns.Endpoints = node.Endpoints
 	ns.Message = ""
 	if ns.Phase == "" {
@@ -200,8 +216,21 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 		} else {
 			c.event(ctx, n, apis.EventNormal, "NodeRestarted", node.Name, "restarted %s (pid %d, restart %d)", node.Name, st.PID, ns.Restarts)
 		}
-	case st.SpecHash != "" && st.State == runtime.StateRunning:
-		// Running: leave it alone. A spec change would restart it here.
+	case st.State == runtime.StateRunning && st.Labels[LabelRevision] != spec.Labels[LabelRevision]:
+		// Its spec changed (new peers): restart it with the new one, when
+		// it is this node's turn.
+		if !roll {
+			ns.Message = "restarts with its new configuration when the other nodes run"
+			break
+		}
+		st, err = rt.Start(ctx, spec)
+		if err != nil {
+			ns.Message = err.Error()
+			c.event(ctx, n, apis.EventWarning, "ReconfigureFailed", node.Name, "restart %s with its new configuration: %v", node.Name, err)
+			return ns, fmt.Errorf("reconfigure %s: %w", node.Name, err)
+		}
+		ns.StartedAt = &now
+		c.event(ctx, n, apis.EventNormal, "NodeReconfigured", node.Name, "restarted %s with revision %s of its configuration (pid %d)", node.Name, spec.Labels[LabelRevision], st.PID)
 	}
 	ns.PID = st.PID
 	if ns.StartedAt == nil && !st.StartedAt.IsZero() {

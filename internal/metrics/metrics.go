@@ -62,6 +62,14 @@ func New() *Metrics {
 	return m
 }
 
+// ForgetNode drops the series of a node removed from its network.
+func (m *Metrics) ForgetNode(network, node string) {
+	l := prometheus.Labels{"network": network, "node": node}
+	m.NodeRestarts.DeletePartialMatch(l)
+	m.NodeHeight.DeletePartialMatch(l)
+	m.NodeUp.DeletePartialMatch(l)
+}
+
 // ForgetNetwork drops every series of a deleted network.
 func (m *Metrics) ForgetNetwork(network string) {
 	l := prometheus.Labels{"network": network}

@@ -97,6 +97,9 @@ type Store interface {
 	// ports it gave before. usable is asked about each candidate port (for
 	// example whether it can be bound) and may be nil.
 	AllocatePorts(ctx context.Context, ownerUID, key string, n int, r PortRange, usable func(port int) bool) ([]int, error)
+	// ReleasePorts gives back the ports of ownerUID/key (a node removed
+	// from its network). Releasing none is not an error.
+	ReleasePorts(ctx context.Context, ownerUID, key string) error
 	// Ports returns every port held by ownerUID, by key.
 	Ports(ctx context.Context, ownerUID string) (map[string][]int, error)
 

@@ -113,27 +113,11 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 	nodes := make([]*node, len(specs))
 	var sealers []common.Address
 	for i, ns := range specs {
-		ports := req.Ports[ns.Name]
-		if ports[PortP2P] == 0 || ports[PortRPC] == 0 || ports[PortAuthRPC] == 0 {
-			return nil, fmt.Errorf("plan %s: no ports for node %s", n.Metadata.Name, ns.Name)
-		}
-		nk, err := genKey(req.Rand)
+		nd, err := newNode(req.Rand, host, ns, req.Ports[ns.Name])
 		if err != nil {
-			return nil, fmt.Errorf("plan %s: node key of %s: %w", n.Metadata.Name, ns.Name, err)
+			return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
 		}
-		nd := &node{spec: ns, nodeKey: nk, p2p: ports[PortP2P], rpcPort: ports[PortRPC], engine: ports[PortAuthRPC]}
-		en := enode.NewV4(&nk.PublicKey, host, nd.p2p, nd.p2p)
-		nd.id, nd.enode = en.ID(), en.URLv4()
-		if ns.Role == apis.RoleValidator {
-			key, err := genKey(req.Rand)
-			if err != nil {
-				return nil, fmt.Errorf("plan %s: sealer key of %s: %w", n.Metadata.Name, ns.Name, err)
-			}
-			pw := make([]byte, 16)
-			if _, err := io.ReadFull(req.Rand, pw); err != nil {
-				return nil, fmt.Errorf("plan %s: password of %s: %w", n.Metadata.Name, ns.Name, err)
-			}
-			nd.sealer = &sealer{key: key, address: crypto.PubkeyToAddress(key.PublicKey), password: fmt.Sprintf("%x", pw)}
+		if nd.sealer != nil {
 			sealers = append(sealers, nd.sealer.address)
 		}
 		nodes[i] = nd
@@ -151,54 +135,90 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 				peers = append(peers, o.enode)
 			}
 		}
-		files := []runtime.File{
-			{Path: fileGenesis, Data: genesisData, Mode: 0o600},
-			{Path: fileConfig, Data: nodeConfig(req.Host, nd.p2p, peers), Mode: 0o600},
-			{Path: fileNodeKey, Data: []byte(fmt.Sprintf("%x", crypto.FromECDSA(nd.nodeKey))), Mode: 0o600},
+		pn, err := plannedNode(req, s, nd, genesisData, peers)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
 		}
-		if nd.sealer != nil {
-			ks, err := encryptKey(req.Rand, nd.sealer)
-			if err != nil {
-				return nil, fmt.Errorf("plan %s: keystore of %s: %w", n.Metadata.Name, nd.spec.Name, err)
-			}
-			files = append(files,
-				runtime.File{Path: keystoreFile(req.Now, nd.sealer.address), Data: ks, Mode: 0o600},
-				runtime.File{Path: filePassword, Data: []byte(nd.sealer.password + "\n"), Mode: 0o600},
-			)
-		}
-		spec := runtime.NodeSpec{
-			Program: Program,
-			Image:   Image,
-			Args:    nodeArgs(s, nd, req.Host),
-			Env:     chain.GoRuntimeEnv(nd.spec.Resources),
-			Files:   files,
-			// geth starts on an empty database with the mainnet genesis:
-			// the network's own must be written first. "geth init" is
-			// idempotent (a database with this genesis is left as it is),
-			// so it runs before every start, and the node program stays
-			// geth itself, whose PID the platform watches and signals.
-			Init: []runtime.InitStep{{
-				Name:    "genesis",
-				Program: Program,
-				Image:   Image,
-				Args:    []string{"--datadir", ".", "init", fileGenesis},
-			}},
-			Ports:     map[string]int{PortP2P: nd.p2p, PortRPC: nd.rpcPort, PortAuthRPC: nd.engine},
-			Resources: runtime.Resources(nd.spec.Resources),
-		}
-		plan.Nodes = append(plan.Nodes, chain.PlannedNode{
-			Name:         nd.spec.Name,
-			Role:         nd.spec.Role,
-			Organization: nd.spec.Organization,
-			NodeID:       nd.id.String(),
-			Spec:         spec,
-			Endpoints: map[string]string{
-				PortRPC: fmt.Sprintf("http://%s", net.JoinHostPort(req.Host, strconv.Itoa(nd.rpcPort))),
-				PortP2P: nd.enode,
-			},
-		})
+		plan.Nodes = append(plan.Nodes, pn)
 	}
 	return plan, nil
+}
+
+// newNode makes a node's keys: its node key, and a sealer's account.
+func newNode(r io.Reader, host net.IP, ns apis.NodeSpec, ports map[string]int) (*node, error) {
+	if ports[PortP2P] == 0 || ports[PortRPC] == 0 || ports[PortAuthRPC] == 0 {
+		return nil, fmt.Errorf("no ports for node %s", ns.Name)
+	}
+	nk, err := genKey(r)
+	if err != nil {
+		return nil, fmt.Errorf("node key of %s: %w", ns.Name, err)
+	}
+	nd := &node{spec: ns, nodeKey: nk, p2p: ports[PortP2P], rpcPort: ports[PortRPC], engine: ports[PortAuthRPC]}
+	en := enode.NewV4(&nk.PublicKey, host, nd.p2p, nd.p2p)
+	nd.id, nd.enode = en.ID(), en.URLv4()
+	if ns.Role == apis.RoleValidator {
+		key, err := genKey(r)
+		if err != nil {
+			return nil, fmt.Errorf("sealer key of %s: %w", ns.Name, err)
+		}
+		pw := make([]byte, 16)
+		if _, err := io.ReadFull(r, pw); err != nil {
+			return nil, fmt.Errorf("password of %s: %w", ns.Name, err)
+		}
+		nd.sealer = &sealer{key: key, address: crypto.PubkeyToAddress(key.PublicKey), password: fmt.Sprintf("%x", pw)}
+	}
+	return nd, nil
+}
+
+// plannedNode is a node's part of the plan: its files, flags and
+// endpoints, with peers as its static peers.
+func plannedNode(req chain.PlanRequest, s settings, nd *node, genesisData []byte, peers []string) (chain.PlannedNode, error) {
+	files := []runtime.File{
+		{Path: fileGenesis, Data: genesisData, Mode: 0o600},
+		{Path: fileConfig, Data: nodeConfig(req.Host, nd.p2p, peers), Mode: 0o600},
+		{Path: fileNodeKey, Data: []byte(fmt.Sprintf("%x", crypto.FromECDSA(nd.nodeKey))), Mode: 0o600},
+	}
+	if nd.sealer != nil {
+		ks, err := encryptKey(req.Rand, nd.sealer)
+		if err != nil {
+			return chain.PlannedNode{}, fmt.Errorf("keystore of %s: %w", nd.spec.Name, err)
+		}
+		files = append(files,
+			runtime.File{Path: keystoreFile(req.Now, nd.sealer.address), Data: ks, Mode: 0o600},
+			runtime.File{Path: filePassword, Data: []byte(nd.sealer.password + "\n"), Mode: 0o600},
+		)
+	}
+	spec := runtime.NodeSpec{
+		Program: Program,
+		Image:   Image,
+		Args:    nodeArgs(s, nd, req.Host),
+		Env:     chain.GoRuntimeEnv(nd.spec.Resources),
+		Files:   files,
+		// geth starts on an empty database with the mainnet genesis:
+		// the network's own must be written first. "geth init" is
+		// idempotent (a database with this genesis is left as it is),
+		// so it runs before every start, and the node program stays
+		// geth itself, whose PID the platform watches and signals.
+		Init: []runtime.InitStep{{
+			Name:    "genesis",
+			Program: Program,
+			Image:   Image,
+			Args:    []string{"--datadir", ".", "init", fileGenesis},
+		}},
+		Ports:     map[string]int{PortP2P: nd.p2p, PortRPC: nd.rpcPort, PortAuthRPC: nd.engine},
+		Resources: runtime.Resources(nd.spec.Resources),
+	}
+	return chain.PlannedNode{
+		Name:         nd.spec.Name,
+		Role:         nd.spec.Role,
+		Organization: nd.spec.Organization,
+		NodeID:       nd.id.String(),
+		Spec:         spec,
+		Endpoints: map[string]string{
+			PortRPC: fmt.Sprintf("http://%s", net.JoinHostPort(req.Host, strconv.Itoa(nd.rpcPort))),
+			PortP2P: nd.enode,
+		},
+	}, nil
 }
 
 // nodeArgs are geth's flags. Everything listens on the host address only:

@@ -383,6 +383,14 @@ func (s *Store) AllocatePorts(ctx context.Context, ownerUID, key string, n int, 
 	return got, nil
 }
 
+// ReleasePorts implements store.Store.
+func (s *Store) ReleasePorts(ctx context.Context, ownerUID, key string) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM ports WHERE owner_uid = ? AND key = ?`), ownerUID, key); err != nil {
+		return fmt.Errorf("release ports of %s: %w", key, err)
+	}
+	return nil
+}
+
 // Ports implements store.Store.
 func (s *Store) Ports(ctx context.Context, ownerUID string) (map[string][]int, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT key, port FROM ports WHERE owner_uid = ? ORDER BY key, idx`), ownerUID)

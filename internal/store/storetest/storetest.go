@@ -256,6 +256,23 @@ func testPorts(t *testing.T, s store.Store) {
 	if fmt.Sprint(held["n0"]) != fmt.Sprint(a) {
 		t.Fatalf("Ports: %v, want %v", held, a)
 	}
+	// Released, a node's ports go to the next asker; other keys' stay.
+	if _, err := s.AllocatePorts(ctx, "u1", "n1", 1, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleasePorts(ctx, "u1", "n0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleasePorts(ctx, "u1", "n0"); err != nil {
+		t.Fatalf("releasing twice: %v", err)
+	}
+	held, _ = s.Ports(ctx, "u1")
+	if len(held["n0"]) != 0 || len(held["n1"]) != 1 {
+		t.Fatalf("after release: %v, want only n1's port", held)
+	}
+	if _, err := s.AllocatePorts(ctx, "u3", "n0", 3, r, nil); err != nil {
+		t.Fatalf("the released ports were not given again: %v", err)
+	}
 }
 
 func testBlobs(t *testing.T, s store.Store) {

@@ -1,0 +1,180 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/auth"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/store"
+)
+
+// ScaleRequest sets how many validators and full nodes a running network
+// has; a count left out stays as it is. On a network whose nodes belong
+// to organizations, Organization names whose counts change.
+type ScaleRequest struct {
+	Organization string `json:"organization,omitempty"`
+	Validators   *int   `json:"validators,omitempty"`
+	FullNodes    *int   `json:"fullNodes,omitempty"`
+}
+
+// scaleNetwork answers PUT /networks/{name}/scale: it changes the spec's
+// node counts, which the controller then carries out (new nodes planned
+// and started, validators admitted or retired by the chain's own rules).
+// Nodes are added and removed at the end of the list: validator-3 goes
+// before validator-2.
+func (a *API) scaleNetwork(w http.ResponseWriter, r *http.Request) {
+	var req ScaleRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	// Retry on conflict: the controller writes status concurrently.
+	for range 10 {
+		n, scope, ok := a.getStored(w, r)
+		if !ok || !a.allow(w, r, auth.NetworkWrite, auth.Scope{Org: scope.Org, Network: scope.Network}) {
+			return
+		}
+		if ai := auditFrom(r.Context()); ai != nil {
+			ai.detail = fmt.Sprintf("scale %s", scaleDetail(req))
+		}
+		old := n.Spec
+		old.Organizations = slices.Clone(n.Spec.Organizations)
+		errs := applyScale(&n.Spec, req)
+		if invalid(w, r, errs) {
+			return
+		}
+		if slices.Equal(old.Nodes(), n.Spec.Nodes()) {
+			writeJSON(w, http.StatusOK, n)
+			return
+		}
+		if !a.scalable(w, r, n, &old) {
+			return
+		}
+		o, err := store.NetworkToObject(n)
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		updated, err := a.opts.Store.Update(r.Context(), o)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		_ = a.opts.Store.AddEvent(r.Context(), apis.Event{Time: time.Now().UTC(), Kind: apis.KindNetwork, Name: n.Metadata.Name, UID: n.Metadata.UID,
+			Type: apis.EventNormal, Reason: "ScaleRequested", Message: fmt.Sprintf("from %d to %d nodes: %s", len(old.Nodes()), len(n.Spec.Nodes()), scaleDetail(req))})
+		a.enqueue(n.Metadata.Name)
+		out, err := store.ObjectToNetwork(updated)
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, out)
+		return
+	}
+	writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: "the network kept changing; try again"})
+}
+
+// applyScale sets the counts of req in spec, naming what is wrong.
+func applyScale(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
+	var errs apis.ErrorList
+	if req.Validators == nil && req.FullNodes == nil {
+		errs.Add("", "give validators, fullNodes or both")
+		return errs
+	}
+	validators, fullNodes := &spec.Validators, &spec.FullNodes
+	switch {
+	case len(spec.Organizations) > 0 && req.Organization == "":
+		errs.Add("organization", "is required: the network's nodes belong to its organizations %s", orgNames(spec))
+		return errs
+	case len(spec.Organizations) > 0:
+		i := slices.IndexFunc(spec.Organizations, func(o apis.OrganizationNodes) bool { return o.Name == req.Organization })
+		if i < 0 {
+			errs.Add("organization", "%q is not one of the network's organizations %s", req.Organization, orgNames(spec))
+			return errs
+		}
+		validators, fullNodes = &spec.Organizations[i].Validators, &spec.Organizations[i].FullNodes
+	case req.Organization != "":
+		errs.Add("organization", "the network's nodes belong to no organization; leave it out")
+		return errs
+	}
+	if req.Validators != nil {
+		*validators = *req.Validators
+	}
+	if req.FullNodes != nil {
+		*fullNodes = *req.FullNodes
+	}
+	return errs
+}
+
+func orgNames(spec *apis.NetworkSpec) []string {
+	var names []string
+	for _, o := range spec.Organizations {
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+func scaleDetail(req ScaleRequest) string {
+	s := ""
+	if req.Organization != "" {
+		s = "organization " + req.Organization + ": "
+	}
+	if req.Validators != nil {
+		s += fmt.Sprintf("validators %d ", *req.Validators)
+	}
+	if req.FullNodes != nil {
+		s += fmt.Sprintf("fullNodes %d", *req.FullNodes)
+	}
+	return s
+}
+
+// scalable answers, and returns false, when n cannot go from old to its
+// spec now: a spec that is not valid, a chain that cannot scale, a network
+// that is not running or is still carrying out the last change, or a
+// change the chain could not survive.
+func (a *API) scalable(w http.ResponseWriter, r *http.Request, n *apis.Network, old *apis.NetworkSpec) bool {
+	errs := apis.ValidateNetwork(n, a.opts.Registries)
+	if a.opts.Validate != nil {
+		errs = append(errs, a.opts.Validate(&n.Spec)...)
+	}
+	if len(errs) > 0 {
+		writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusUnprocessableEntity, Detail: "the network spec would not be valid", Errors: errs})
+		return false
+	}
+	conflict := func(format string, args ...any) bool {
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: fmt.Sprintf(format, args...)})
+		return false
+	}
+	drv, err := chain.Get(n.Spec.Chain)
+	if err != nil {
+		return conflict("%v", err)
+	}
+	scaler, ok := drv.(chain.Scaler)
+	if !ok {
+		return conflict("the %s driver cannot change the nodes of a running network", n.Spec.Chain)
+	}
+	if n.Metadata.DeletionTimestamp != nil || n.Status.RunningSince == nil {
+		return conflict("network %s is %s; scale a network that has been running", n.Metadata.Name, n.Status.Phase)
+	}
+	var names []string
+	for _, ns := range old.Nodes() {
+		names = append(names, ns.Name)
+	}
+	for i, ns := range n.Status.Nodes {
+		if ns.Joining || i >= len(names) || ns.Name != names[i] || len(n.Status.Nodes) != len(names) {
+			return conflict("network %s is still carrying out its last change (%s); wait until its nodes are those of its spec", n.Metadata.Name, n.Status.Message)
+		}
+	}
+	if errs := scaler.ValidateScale(old, &n.Spec, &n.Status); len(errs) > 0 {
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: "the chain could not go on after this change", Errors: errs})
+		return false
+	}
+	return true
+}

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaindock/chaindock/internal/api"
+	"github.com/chaindock/chaindock/internal/apis"
+)
+
+func newScaleCmd(g *globals) *cobra.Command {
+	var (
+		org                   string
+		validators, fullNodes int
+	)
+	cmd := &cobra.Command{
+		Use:   "scale NETWORK",
+		Short: "Change how many validators and full nodes a running network has",
+		Long: `Change how many validators and full nodes a running network has. Nodes are
+added and removed at the end of the list; a new validator joins consensus by
+the chain's own rules (on Ethereum, a Clique vote of the sealers), and a
+removed one is voted out before its node stops. Watch the change with
+"get network NETWORK" or "wait".`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := api.ScaleRequest{Organization: org}
+			if cmd.Flags().Changed("validators") {
+				req.Validators = &validators
+			}
+			if cmd.Flags().Changed("full-nodes") {
+				req.FullNodes = &fullNodes
+			}
+			if req.Validators == nil && req.FullNodes == nil {
+				return fmt.Errorf("give --validators, --full-nodes or both")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(req)
+			var out apis.Network
+			if err := c.Do(cmd.Context(), http.MethodPut, networkPath(args[0], "/scale"), body, "application/json", &out); err != nil {
+				return err
+			}
+			if g.output != "table" {
+				return printObject(cmd.OutOrStdout(), g.output, out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "network/%s scaling to %d nodes\n", out.Metadata.Name, len(out.Spec.Nodes()))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "the organization whose nodes change, on a network of organizations")
+	cmd.Flags().IntVar(&validators, "validators", 0, "the number of validators (sealers, on Ethereum)")
+	cmd.Flags().IntVar(&fullNodes, "full-nodes", 0, "the number of full nodes")
+	return cmd
+}

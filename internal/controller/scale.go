@@ -1,0 +1,220 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/runtime"
+)
+
+// LabelRevision carries a node's plan revision (chain.PlannedNode.Revision)
+// once scaling changed its spec.
+const LabelRevision = "chaindock.io/revision"
+
+// reshape brings the plan to the spec's nodes, one step per call, and
+// says what is under way ("" when nothing is), so that the network is
+// looked at again soon:
+//
+//   - nodes the spec has and the plan has not are planned, all at once,
+//     with ports, keys and configs (the nodes that stay get their new
+//     peers, and are restarted with them later, one at a time);
+//   - new validators that run are admitted to consensus;
+//   - nodes the plan has and the spec has not are removed one at a time:
+//     a validator is retired from consensus first, then its node goes,
+//     then its place in the plan and its ports.
+//
+// Each step is stored before the next begins, so a server that dies in
+// the middle resumes where it was.
+func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Driver, rt runtime.Runtime, plan *chain.Plan) (*chain.Plan, string, error) {
+	want := n.Spec.Nodes()
+	var add []apis.NodeSpec
+	for _, ns := range want {
+		if !slices.ContainsFunc(plan.Nodes, func(pn chain.PlannedNode) bool { return pn.Name == ns.Name }) {
+			add = append(add, ns)
+		}
+	}
+	var remove []chain.PlannedNode
+	joining := false
+	for _, pn := range plan.Nodes {
+		if !slices.ContainsFunc(want, func(ns apis.NodeSpec) bool { return ns.Name == pn.Name }) {
+			remove = append(remove, pn)
+		}
+		joining = joining || pn.Joining
+	}
+	if len(add) == 0 && len(remove) == 0 && !joining {
+		return plan, "", nil
+	}
+	scaler, ok := drv.(chain.Scaler)
+	if !ok {
+		return plan, "", fmt.Errorf("the %s driver cannot change the nodes of a running network", n.Spec.Chain)
+	}
+
+	if len(add) > 0 {
+		ports, err := c.allocatePorts(ctx, n, drv, add)
+		if err != nil {
+			return plan, "", err
+		}
+		next, err := scaler.Reshape(ctx, chain.ReshapeRequest{Network: n, Plan: plan, Add: add, Ports: ports, Host: c.opts.Host, Rand: rand.Reader, Now: c.now()})
+		if err != nil {
+			return plan, "", fmt.Errorf("plan nodes %s: %w", nodeNames(add), err)
+		}
+		if err := c.storePlan(ctx, n, next); err != nil {
+			return plan, "", err
+		}
+		c.event(ctx, n, apis.EventNormal, "NodesAdded", "", "planned %s; the nodes that stay restart with their new peers one at a time", nodeNames(add))
+		return next, "adding " + nodeNames(add), nil
+	}
+
+	// A new validator is admitted once it runs; a new full node has
+	// nothing to wait for.
+	prev := map[string]apis.NodeStatus{}
+	for _, ns := range n.Status.Nodes {
+		prev[ns.Name] = ns
+	}
+	changed := false
+	var waiting []string
+	for i, pn := range plan.Nodes {
+		if pn.Joining {
+			waiting = append(waiting, pn.Name)
+		}
+		if !pn.Joining || prev[pn.Name].Phase != apis.NodeRunning {
+			continue
+		}
+		admitted := pn.Role != apis.RoleValidator
+		if !admitted {
+			var err error
+			if admitted, err = scaler.Admit(ctx, n, plan, pn); err != nil {
+				c.event(ctx, n, apis.EventWarning, "AdmitFailed", pn.Name, "admit %s: %v", pn.Name, err)
+				continue
+			}
+		}
+		if admitted {
+			waiting = slices.DeleteFunc(waiting, func(s string) bool { return s == pn.Name })
+			plan.Nodes[i].Joining = false
+			changed = true
+			c.event(ctx, n, apis.EventNormal, "NodeJoined", pn.Name, "%s (%s) joined the network", pn.Name, pn.Role)
+		}
+	}
+	if changed {
+		if err := c.storePlan(ctx, n, plan); err != nil {
+			return plan, "", err
+		}
+	}
+	note := ""
+	if len(waiting) > 0 {
+		note = "adding " + strings.Join(waiting, ", ") + ": waiting for it to run and be admitted"
+	}
+	if len(remove) == 0 {
+		return plan, note, nil
+	}
+
+	// One removal at a time, from the end of the list: retire, stop,
+	// forget.
+	pn := remove[len(remove)-1]
+	if pn.Role == apis.RoleValidator {
+		out, err := scaler.Retire(ctx, n, plan, pn)
+		if err != nil {
+			return plan, "removing " + pn.Name, fmt.Errorf("retire %s: %w", pn.Name, err)
+		}
+		if !out {
+			return plan, "removing " + pn.Name + ": waiting for the validators to vote it out", nil
+		}
+	}
+	if err := rt.Remove(ctx, nodeID(n.Metadata.Name, pn.Name)); err != nil {
+		return plan, "removing " + pn.Name, fmt.Errorf("remove %s: %w", pn.Name, err)
+	}
+	next, err := scaler.Reshape(ctx, chain.ReshapeRequest{Network: n, Plan: plan, Remove: []string{pn.Name}, Host: c.opts.Host, Rand: rand.Reader, Now: c.now()})
+	if err != nil {
+		return plan, "removing " + pn.Name, fmt.Errorf("plan without %s: %w", pn.Name, err)
+	}
+	if err := c.storePlan(ctx, n, next); err != nil {
+		return plan, "removing " + pn.Name, err
+	}
+	if err := c.opts.Store.ReleasePorts(ctx, n.Metadata.UID, pn.Name); err != nil {
+		return next, "removing " + pn.Name, err
+	}
+	c.mu.Lock()
+	delete(c.nodeNetwork, nodeID(n.Metadata.Name, pn.Name))
+	c.mu.Unlock()
+	c.opts.Metrics.ForgetNode(n.Metadata.Name, pn.Name)
+	c.event(ctx, n, apis.EventNormal, "NodeRemoved", pn.Name, "removed %s (%s)", pn.Name, pn.Role)
+	return next, "removed " + pn.Name, nil
+}
+
+// allocatePorts gives each node its ports, as the driver names them.
+func (c *Controller) allocatePorts(ctx context.Context, n *apis.Network, drv chain.Driver, nodes []apis.NodeSpec) (map[string]map[string]int, error) {
+	ports := map[string]map[string]int{}
+	for _, node := range nodes {
+		names := drv.PortNames(&n.Spec, node.Role)
+		got, err := c.opts.Store.AllocatePorts(ctx, n.Metadata.UID, node.Name, len(names), c.opts.Ports, c.portFree)
+		if err != nil {
+			return nil, fmt.Errorf("allocate ports for %s: %w", node.Name, err)
+		}
+		ports[node.Name] = map[string]int{}
+		for i, pn := range names {
+			ports[node.Name][pn] = got[i]
+		}
+	}
+	return ports, nil
+}
+
+func (c *Controller) storePlan(ctx context.Context, n *apis.Network, plan *chain.Plan) error {
+	b, err := json.Marshal(plan)
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	return c.opts.Store.PutBlob(ctx, n.Metadata.UID, planBlob, b)
+}
+
+func nodeNames(nodes []apis.NodeSpec) string {
+	names := make([]string, len(nodes))
+	for i, ns := range nodes {
+		names[i] = ns.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// revisionLabel is the label value of a planned node's revision; none for
+// revision 0, so that nodes planned before scaling existed keep their
+// spec, and are not restarted by an upgrade of the platform.
+func revisionLabel(pn chain.PlannedNode) string {
+	if pn.Revision == 0 {
+		return ""
+	}
+	return strconv.Itoa(pn.Revision)
+}
+
+// staleNode is the first node, in plan order, that runs an older revision
+// of its spec, and may be restarted with the new one now: when every
+// other node that has joined runs, so that one restart at a time keeps the
+// chain going. It is "" when there is none, or none may restart yet.
+func (c *Controller) staleNode(ctx context.Context, n *apis.Network, rt runtime.Runtime, plan *chain.Plan) string {
+	phase := map[string]string{}
+	for _, ns := range n.Status.Nodes {
+		phase[ns.Name] = ns.Phase
+	}
+	stale := ""
+	for _, pn := range plan.Nodes {
+		if pn.Joining {
+			continue
+		}
+		if phase[pn.Name] != apis.NodeRunning {
+			return ""
+		}
+		if stale != "" || pn.Revision == 0 {
+			continue
+		}
+		st, err := rt.Inspect(ctx, nodeID(n.Metadata.Name, pn.Name))
+		if err == nil && st.State == runtime.StateRunning && st.Labels[LabelRevision] != revisionLabel(pn) {
+			stale = pn.Name
+		}
+	}
+	return stale
+}
