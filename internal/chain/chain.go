@@ -93,6 +93,23 @@ func Get(name string) (Driver, error) { return drivers.Get(name) }
 // Names lists the registered drivers.
 func Names() []string { return drivers.Names() }
 
+// IdleChain is implemented by drivers whose networks may make no block
+// while no transaction comes (an Ethereum network sealing on demand). A
+// node of such a network runs at height 0 until the first transaction,
+// and a height that stands still is no stall.
+type IdleChain interface {
+	MakesEmptyBlocks(spec *apis.NetworkSpec) bool
+}
+
+// MakesEmptyBlocks reports whether a network of spec makes blocks while no
+// transaction comes.
+func MakesEmptyBlocks(d Driver, spec *apis.NetworkSpec) bool {
+	if ic, ok := d.(IdleChain); ok {
+		return ic.MakesEmptyBlocks(spec)
+	}
+	return spec.Consensus.CreateEmptyBlocks == nil || *spec.Consensus.CreateEmptyBlocks
+}
+
 // ReshapeRequest asks for a running network's plan with nodes added or
 // removed.
 type ReshapeRequest struct {

@@ -108,7 +108,7 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 	n.Status.Height = height
 	sort.Strings(startErrs)
 	switch {
-	case len(notReady) == 0 && height >= 1:
+	case len(notReady) == 0 && (height >= 1 || !chain.MakesEmptyBlocks(drv, &n.Spec)):
 		if n.Status.Phase != apis.PhaseRunning {
 			took := ""
 			if n.Status.DeployStartedAt != nil && n.Status.RunningSince == nil {
@@ -260,11 +260,11 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 		t := info.LastBlockTime.UTC()
 		ns.LastBlockTime = &t
 	}
-	emptyBlocks := n.Spec.Consensus.CreateEmptyBlocks == nil || *n.Spec.Consensus.CreateEmptyBlocks
+	emptyBlocks := chain.MakesEmptyBlocks(drv, &n.Spec)
 	switch {
 	case info.CatchingUp:
 		ns.Phase = apis.NodeCatchingUp
-	case info.Height < 1:
+	case info.Height < 1 && emptyBlocks:
 		ns.Phase = apis.NodeStarting
 		ns.Message = "waiting for the first block"
 	case emptyBlocks && now.Sub(*ns.HeightChangedAt) > stallAfter:

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
 )
 
 // Defaults and limits of spec.ethereum.
@@ -240,4 +241,13 @@ func checkBalance(s string) string {
 		return fmt.Sprintf("balance %s wei is more than %s (a trillion ether)", s, MaxBalance)
 	}
 	return ""
+}
+
+var _ chain.IdleChain = (*Driver)(nil)
+
+// MakesEmptyBlocks implements chain.IdleChain: with a block period of 0
+// the one sealer seals only when a transaction is pending.
+func (d *Driver) MakesEmptyBlocks(spec *apis.NetworkSpec) bool {
+	e := spec.Ethereum
+	return e == nil || e.BlockPeriod == nil || e.BlockPeriod.Duration > 0
 }
