@@ -47,13 +47,16 @@ run: build ## Build, start the server and deploy examples/cometbft-4v.yaml
 # (golang/go#75804, fixed in Go 1.27); a count takes no deadline.
 FUZZ_TIME ?= 100000x
 
+# solc-js checks that the checked-in Solidity templates' builds are what
+# their sources compile to.
 test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, end to end) and fuzz briefly
-	CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) test $(TEST_FLAGS) ./...
+	solc_dir="$$(./scripts/solc.sh)" && \
+	CHAINDOCK_SOLC_DIR="$$solc_dir" CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) test $(TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeNetwork$$' -fuzztime $(FUZZ_TIME) ./internal/apis
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZ_TIME) ./pkg/aksk
 
 .PHONY: bench
-bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL); prints JSON lines; BENCH=nodes|api|app|explorer for one part
+bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL), Ethereum deploy and token transfers; prints JSON lines; BENCH=nodes|api|app|explorer|ethereum for one part
 	CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) run ./tests/bench $(BENCH)
 
 GOLANGCI_LINT_VERSION := v2.6.2
@@ -67,6 +70,14 @@ $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(BIN)/golangci-lint $@
+
+.PHONY: solc
+solc: ## Install solc-js 0.8.26 into the cache (and node and npm, as root, when missing); prints its module directory
+	./scripts/solc.sh
+
+.PHONY: contracts
+contracts: ## Recompile the Solidity templates into internal/chain/ethereum/templates/build
+	node internal/chain/ethereum/templates/compile.js "$$(./scripts/solc.sh)" internal/chain/ethereum/templates/build
 
 .PHONY: clean
 clean: ## Remove build outputs

@@ -226,7 +226,7 @@ func checkAddress(s string) string {
 		return fmt.Sprintf("%q is not an account address: want 0x and 40 hexadecimal digits", s)
 	}
 	if hex != strings.ToLower(hex) && hex != strings.ToUpper(hex) && common.HexToAddress(s).Hex() != s {
-		return fmt.Sprintf("%q has a wrong EIP-55 checksum (mixed case): check the address, or write it in lower case", s)
+		return fmt.Sprintf("%q fails its EIP-55 checksum (mixed case; that would be %s): check the address, or write it in lower case", s, common.HexToAddress(s).Hex())
 	}
 	return ""
 }
