@@ -52,6 +52,7 @@ type Tx struct {
 	Type   string          `json:"type,omitempty"`
 	Body   json.RawMessage `json:"body,omitempty"`
 	Data   []byte          `json:"data,omitempty"`
+	Events []store.Event   `json:"events,omitempty"`
 }
 
 // BlockList is a page of blocks, newest first; Next continues it.
@@ -95,7 +96,7 @@ func toBlock(b *store.Block) Block {
 }
 
 func toTx(t *store.Tx) Tx {
-	out := Tx{Hash: t.Hash, Height: t.Height, Index: t.Index, Time: t.Time.UTC(), Code: t.Code, Log: t.Log, Type: t.Type}
+	out := Tx{Hash: t.Hash, Height: t.Height, Index: t.Index, Time: t.Time.UTC(), Code: t.Code, Log: t.Log, Type: t.Type, Events: t.Events}
 	if json.Valid(t.Data) {
 		out.Body = t.Data
 	} else {
@@ -105,6 +106,12 @@ func toTx(t *store.Tx) Tx {
 }
 
 var hashPattern = regexp.MustCompile(`^[0-9A-Fa-f]{64}$`)
+
+// bareHash is a hash as given, without the 0x that Ethereum's tools
+// write before it.
+func bareHash(s string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+}
 
 // ledgerNetwork loads the network in the path and checks action on it.
 func (a *API) ledgerNetwork(w http.ResponseWriter, r *http.Request, action auth.Action) (*apis.Network, bool) {
@@ -154,7 +161,7 @@ func (a *API) getBlock(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := chi.URLParam(r, "block")
+	id := bareHash(chi.URLParam(r, "block"))
 	var b *store.Block
 	var err error
 	if h, perr := strconv.ParseInt(id, 10, 64); perr == nil && h > 0 {
@@ -238,10 +245,10 @@ func (a *API) getTx(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	hash := chi.URLParam(r, "hash")
+	hash := bareHash(chi.URLParam(r, "hash"))
 	if !hashPattern.MatchString(hash) {
 		writeProblem(w, r, Problem{Type: ProblemBadParameter, Status: http.StatusBadRequest,
-			Detail: fmt.Sprintf("transaction hash %q is not 64 hex digits", hash)})
+			Detail: fmt.Sprintf("transaction hash %q is not 64 hex digits", chi.URLParam(r, "hash"))})
 		return
 	}
 	t, err := a.opts.Store.TxByHash(r.Context(), n.Metadata.UID, strings.ToUpper(hash))
@@ -259,7 +266,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	q = strings.TrimPrefix(strings.TrimPrefix(q, "0x"), "0X")
+	q = bareHash(q)
 	ctx, uid := r.Context(), n.Metadata.UID
 	if h, err := strconv.ParseInt(q, 10, 64); err == nil && h > 0 && len(q) < 20 {
 		b, err := a.opts.Store.BlockByHeight(ctx, uid, h)

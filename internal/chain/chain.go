@@ -167,6 +167,21 @@ type Tx struct {
 	Log    string
 	Type   string // the application's transaction type, when the driver knows it
 	Data   []byte
+	Events []Event // what the transaction emitted, in order
+}
+
+// Event is something a committed transaction emitted: an Ethereum log,
+// with its first topic as Type, or a CometBFT event.
+type Event struct {
+	Type       string
+	Contract   string // the emitting contract, when the chain names one
+	Attributes []EventAttribute
+}
+
+// EventAttribute is one key and value of an event.
+type EventAttribute struct {
+	Key   string
+	Value string
 }
 
 // SubmitResult is a node's answer to a submitted transaction.

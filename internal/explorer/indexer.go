@@ -250,8 +250,20 @@ func toRow(uid string, b chain.Block) store.Block {
 	for _, t := range b.Txs {
 		row.Txs = append(row.Txs, store.Tx{
 			NetworkUID: uid, Hash: t.Hash, Height: t.Height, Index: t.Index, Time: b.Time,
-			Code: t.Code, Log: t.Log, Type: t.Type, Data: t.Data,
+			Code: t.Code, Log: t.Log, Type: t.Type, Data: t.Data, Events: toEvents(t.Events),
 		})
 	}
 	return row
+}
+
+func toEvents(events []chain.Event) []store.Event {
+	var out []store.Event
+	for _, e := range events {
+		se := store.Event{Type: e.Type, Contract: e.Contract}
+		for _, a := range e.Attributes {
+			se.Attributes = append(se.Attributes, store.EventAttribute{Key: a.Key, Value: a.Value})
+		}
+		out = append(out, se)
+	}
+	return out
 }

@@ -28,6 +28,20 @@ type Tx struct {
 	Log        string
 	Type       string // the application's transaction type, when known
 	Data       []byte // the raw transaction
+	Events     []Event
+}
+
+// Event is something a transaction emitted, as its chain reported it.
+type Event struct {
+	Type       string           `json:"type"`
+	Contract   string           `json:"contract,omitempty"`
+	Attributes []EventAttribute `json:"attributes,omitempty"`
+}
+
+// EventAttribute is one key and value of an event.
+type EventAttribute struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // TxCursor orders transactions newest first: (height, index) descending.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 
@@ -60,8 +61,8 @@ func (s *Store) PutBlocks(ctx context.Context, blocks []store.Block) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer putBlock.Close()
-	putTx, err := tx.PrepareContext(ctx, s.q(`INSERT INTO txs (network_uid, height, idx, hash, time, code, log, type, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (network_uid, height, idx) DO NOTHING`))
+	putTx, err := tx.PrepareContext(ctx, s.q(`INSERT INTO txs (network_uid, height, idx, hash, time, code, log, type, data, events)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (network_uid, height, idx) DO NOTHING`))
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -84,7 +85,11 @@ func (s *Store) PutBlocks(ctx context.Context, blocks []store.Block) error {
 			if data == nil {
 				data = []byte{}
 			}
-			if _, err := putTx.ExecContext(ctx, b.NetworkUID, b.Height, t.Index, t.Hash, unix(b.Time), int64(t.Code), t.Log, t.Type, data); err != nil {
+			events, err := encodeEvents(t.Events)
+			if err != nil {
+				return fmt.Errorf("%s: transaction %s: %w", what, t.Hash, err)
+			}
+			if _, err := putTx.ExecContext(ctx, b.NetworkUID, b.Height, t.Index, t.Hash, unix(b.Time), int64(t.Code), t.Log, t.Type, data, events); err != nil {
 				return fmt.Errorf("%s: transaction %s: %w", what, t.Hash, err)
 			}
 		}
@@ -153,14 +158,33 @@ func (s *Store) Blocks(ctx context.Context, networkUID string, before int64, lim
 	return out, nil
 }
 
-const txColumns = `network_uid, height, idx, hash, time, code, log, type, data`
+const txColumns = `network_uid, height, idx, hash, time, code, log, type, data, events`
 
 func scanTx(row interface{ Scan(...any) error }) (store.Tx, error) {
 	var t store.Tx
 	var at, code int64
-	err := row.Scan(&t.NetworkUID, &t.Height, &t.Index, &t.Hash, &at, &code, &t.Log, &t.Type, &t.Data)
+	var events string
+	err := row.Scan(&t.NetworkUID, &t.Height, &t.Index, &t.Hash, &at, &code, &t.Log, &t.Type, &t.Data, &events)
 	t.Time, t.Code = fromUnix(at), uint32(code) //nolint:gosec // stored from a uint32
+	if err == nil && events != "" {
+		if err = json.Unmarshal([]byte(events), &t.Events); err != nil {
+			err = fmt.Errorf("events of transaction %s: %w", t.Hash, err)
+		}
+	}
 	return t, err
+}
+
+// encodeEvents is a transaction's events as stored: a JSON array, or
+// nothing for none.
+func encodeEvents(events []store.Event) (string, error) {
+	if len(events) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(events)
+	if err != nil {
+		return "", fmt.Errorf("events: %w", err)
+	}
+	return string(b), nil
 }
 
 // TxByHash implements store.Explorer. A transaction included twice is

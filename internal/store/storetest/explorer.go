@@ -49,6 +49,15 @@ func chain(net string, from, to int64) []store.Block {
 			b.Txs = append(b.Txs, store.Tx{Hash: txHash(net, h, i), Index: i, Code: uint32(i), //nolint:gosec // i < 4
 				Log: fmt.Sprint("log ", h, i), Type: "/bank.MsgSend", Data: []byte{0, byte(h), byte(i), 255}})
 		}
+		// Odd blocks' first transactions emitted events: one with
+		// attributes (and text beyond ASCII), one with none.
+		if h%2 == 1 && b.NumTxs > 0 {
+			b.Txs[0].Events = []store.Event{
+				{Type: "0xDDF252AD", Contract: fmt.Sprintf("0xC0%d", h), Attributes: []store.EventAttribute{
+					{Key: "topic1", Value: fmt.Sprint("from ", h)}, {Key: "data", Value: "€ 0x00"}}},
+				{Type: "refund"},
+			}
+		}
 		out = append(out, b)
 	}
 	return out
