@@ -159,6 +159,10 @@ type NodeStatus struct {
 	Height        int64      `json:"height"`
 	Peers         int        `json:"peers"`
 	CatchingUp    bool       `json:"catchingUp,omitempty"`
+	// Sealing tells whether a block-producing node produces blocks, where
+	// the chain lets the probe tell (an Ethereum sealer: its miner runs
+	// and it is among the chain's signers).
+	Sealing *bool `json:"sealing,omitempty"`
 	LastBlockTime *time.Time `json:"lastBlockTime,omitempty"`
 	Restarts      int        `json:"restarts"`
 	LastRestart   *time.Time `json:"lastRestart,omitempty"`

@@ -67,6 +67,9 @@ type NodeInfo struct {
 	CatchingUp    bool
 	LastBlockTime time.Time
 	NodeID        string
+	// Sealing tells whether a node that should produce blocks does: nil
+	// for nodes and chains where the probe cannot tell.
+	Sealing *bool
 }
 
 // Driver knows one blockchain.

@@ -255,7 +255,7 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 	if info.Height != ns.Height || ns.HeightChangedAt == nil {
 		ns.HeightChangedAt = &now
 	}
-	ns.Height, ns.Peers, ns.CatchingUp = info.Height, info.Peers, info.CatchingUp
+	ns.Height, ns.Peers, ns.CatchingUp, ns.Sealing = info.Height, info.Peers, info.CatchingUp, info.Sealing
 	if !info.LastBlockTime.IsZero() {
 		t := info.LastBlockTime.UTC()
 		ns.LastBlockTime = &t

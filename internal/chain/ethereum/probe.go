@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -42,12 +44,12 @@ type head struct {
 }
 
 // Probe implements chain.Driver, with one JSON-RPC batch: the newest
-// block, the peer count and whether the node is syncing.
+// block, the peer count, whether the node is syncing and, for a sealer,
+// whether it seals: its miner runs and the chain counts its account among
+// the signers (a sealer being voted in, or out, does not seal).
 //
 // NodeID stays empty: only geth's admin API tells a node's enode ID, and
-// it is not served over HTTP. Whether a sealer seals shows in
-// clique_status (the blocks each sealer signed of the last 64); NodeInfo
-// has no field for it.
+// it is not served over HTTP.
 func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeInfo, error) {
 	c, err := d.rpcClient(ctx, node)
 	if err != nil {
@@ -63,6 +65,16 @@ func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeI
 		{Method: "net_peerCount", Result: &peers},
 		{Method: "eth_syncing", Result: &syncing},
 	}
+	var (
+		mining  bool
+		signers []common.Address
+	)
+	sealer, isSealer := sealerAddress(node)
+	if isSealer {
+		batch = append(batch,
+			rpc.BatchElem{Method: "eth_mining", Result: &mining},
+			rpc.BatchElem{Method: "clique_getSigners", Result: &signers})
+	}
 	if err := c.BatchCallContext(ctx, batch); err != nil {
 		return chain.NodeInfo{}, fmt.Errorf("probe %s at %s: %w", node.Name, node.Endpoints[PortRPC], err)
 	}
@@ -77,11 +89,34 @@ func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeI
 	if latest.Number > math.MaxInt64 || latest.Time > math.MaxInt64 || peers > math.MaxInt32 {
 		return chain.NodeInfo{}, fmt.Errorf("probe %s: implausible answer: block %d of time %d, %d peers", node.Name, latest.Number, latest.Time, peers)
 	}
+	var sealing *bool
+	if isSealer {
+		sealing = new(mining && slices.Contains(signers, sealer))
+	}
 	return chain.NodeInfo{
-		Height: int64(latest.Number), //nolint:gosec // bounded above
-		Peers:  int(peers),           //nolint:gosec // bounded above
-		// eth_syncing is false, or the progress of a running sync.
-		CatchingUp:    string(syncing) != "false",
+		Sealing: sealing,
+		Height:  int64(latest.Number), //nolint:gosec // bounded above
+		Peers:   int(peers),           //nolint:gosec // bounded above
+		CatchingUp:    catchingUp(syncing),
 		LastBlockTime: time.Unix(int64(latest.Time), 0).UTC(), //nolint:gosec // bounded above
 	}, nil
+}
+
+// catchingUp reads eth_syncing: false, or the progress of a sync. geth
+// also answers progress while it indexes transactions, which is no sync:
+// at genesis it waits for a block to index, so an idle chain that seals
+// on demand would look as if it synced for ever. A node catches up while
+// its head is below the highest block it knows of.
+func catchingUp(syncing json.RawMessage) bool {
+	if string(syncing) == "false" {
+		return false
+	}
+	var p struct {
+		Current hexutil.Uint64 `json:"currentBlock"`
+		Highest hexutil.Uint64 `json:"highestBlock"`
+	}
+	if err := json.Unmarshal(syncing, &p); err != nil {
+		return true
+	}
+	return p.Current < p.Highest
 }
