@@ -193,8 +193,11 @@ func revisionLabel(pn chain.PlannedNode) string {
 
 // staleNode is the first node, in plan order, that runs an older revision
 // of its spec, and may be restarted with the new one now: when every
-// other node that has joined runs, so that one restart at a time keeps the
-// chain going. It is "" when there is none, or none may restart yet.
+// validator that has joined runs, so that one restart at a time keeps the
+// chain going. A full node that is not running holds nothing up: it may
+// be the one just added, which finds its peers only once they restart
+// with it in their configuration. It is "" when there is none, or none
+// may restart yet.
 func (c *Controller) staleNode(ctx context.Context, n *apis.Network, rt runtime.Runtime, plan *chain.Plan) string {
 	phase := map[string]string{}
 	for _, ns := range n.Status.Nodes {
@@ -206,7 +209,10 @@ func (c *Controller) staleNode(ctx context.Context, n *apis.Network, rt runtime.
 			continue
 		}
 		if phase[pn.Name] != apis.NodeRunning {
-			return ""
+			if pn.Role == apis.RoleValidator {
+				return ""
+			}
+			continue
 		}
 		if stale != "" || pn.Revision == 0 {
 			continue
