@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/chaindock/chaindock/internal/apis"
@@ -34,7 +36,13 @@ func TestEthereumLifecycle(t *testing.T) {
 	srv := startServer(t, binDir, dataDir, "--port-range", "32000-32199", "--probe-interval", "500ms")
 	c := srv.Client
 
-	spec := []byte(`apiVersion: chaindock/v1
+	// An application's account, funded at genesis, signs its own
+	// transactions to the contracts.
+	app, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := fmt.Appendf(nil, `apiVersion: chaindock/v1
 kind: Network
 metadata: {name: eth}
 spec:
@@ -42,13 +50,16 @@ spec:
   runtime: process
   validators: 3
   ethereum:
-    alloc: {"0x00000000000000000000000000000000000000aa": "1000000000000000000"}
-`)
+    alloc:
+      "0x00000000000000000000000000000000000000aa": "1000000000000000000"
+      %q: "1000000000000000000000"
+`, crypto.PubkeyToAddress(app.PublicKey).Hex())
 	created := time.Now()
 	if _, err := c.CreateNetwork(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	n, err := framework.AllAtLeast(ctx, c, "eth", 2, 90*time.Second)
+	var n *apis.Network
+	n, err = framework.AllAtLeast(ctx, c, "eth", 2, 90*time.Second)
 	if err != nil {
 		t.Fatalf("network never ran: %v", err)
 	}
@@ -61,6 +72,7 @@ spec:
 	for _, s := range n.Status.Nodes {
 		en, err := enode.ParseV4(s.Endpoints["p2p"])
 		if s.PID <= 0 || !framework.Alive(s.PID) || s.Role != apis.RoleValidator || !strings.HasPrefix(s.Endpoints["rpc"], "http://127.0.0.1:") ||
+			s.Sealing == nil || !*s.Sealing ||
 			err != nil || en.ID().String() != s.NodeID || en.IP().String() != "127.0.0.1" {
 			t.Fatalf("incomplete node status (%v): %+v", err, s)
 		}
@@ -165,6 +177,13 @@ spec:
 		t.Error(err)
 	}
 
+	checkEVMContracts(t, binDir, dataDir, c, "eth", app)
+	checkEthereumScaling(t, binDir, dataDir, c, "eth")
+	n, err = c.GetNetwork(ctx, "eth")
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// Delete: no geth process, port or node directory is left.
 	ports := framework.NodePorts(n)
 	pids := map[string]int{}
@@ -193,18 +212,25 @@ func sealerOf(t *testing.T, n *apis.Network, node string) string {
 // ethCall makes one JSON-RPC call to a node and decodes its result.
 func ethCall(t *testing.T, url, method string, result any, params ...any) {
 	t.Helper()
+	if err := ethCallErr(t.Context(), url, method, result, params...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ethCallErr is ethCall for a node that may be restarting.
+func ethCallErr(ctx context.Context, url, method string, result any, params ...any) error {
 	if params == nil {
 		params = []any{}
 	}
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s at %s: %v", method, url, err)
+		return fmt.Errorf("%s at %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	var out struct {
@@ -214,14 +240,15 @@ func ethCall(t *testing.T, url, method string, result any, params ...any) {
 		} `json:"error"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("%s at %s: %v", method, url, err)
+		return fmt.Errorf("%s at %s: %w", method, url, err)
 	}
 	if out.Error != nil {
-		t.Fatalf("%s at %s: %s", method, url, out.Error.Message)
+		return fmt.Errorf("%s at %s: %s", method, url, out.Error.Message)
 	}
 	if err := json.Unmarshal(out.Result, result); err != nil {
-		t.Fatalf("%s at %s: result %s: %v", method, url, out.Result, err)
+		return fmt.Errorf("%s at %s: result %s: %w", method, url, out.Result, err)
 	}
+	return nil
 }
 
 // checkLoopbackOnly fails the test when anything listens on one of ports
