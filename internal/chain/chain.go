@@ -226,6 +226,16 @@ type Ledger interface {
 	Query(ctx context.Context, node PlannedNode, path string, data []byte) (QueryResult, error)
 }
 
+// TxSenders is implemented by ledgers whose transactions must reach the
+// chain in order per sender, as Ethereum's nonces make them: a node holds
+// a sender's later transaction back until the one before it arrives, so
+// the gateway hands one sender's transactions to one node while it
+// answers, rather than spreading them over the nodes.
+type TxSenders interface {
+	// TxSender names the account that signed tx, when it can be read.
+	TxSender(tx []byte) (string, bool)
+}
+
 // ReadyNodes are the network's nodes that are Running, highest first, as
 // the explorer and the gateway reach them.
 func ReadyNodes(n *apis.Network) []PlannedNode {

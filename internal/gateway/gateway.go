@@ -10,6 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -95,6 +98,26 @@ func (g *Gateway) rotate(nodes []chain.PlannedNode) []chain.PlannedNode {
 	return append(append([]chain.PlannedNode(nil), nodes[i:]...), nodes[:i]...)
 }
 
+// order is the nodes in the order tx is offered to them: one sender's
+// transactions start at the same node, where the ledger wants them in
+// order per sender; others start at the next node in turn.
+func (g *Gateway) order(ledger chain.Ledger, nodes []chain.PlannedNode, tx []byte) []chain.PlannedNode {
+	s, ok := ledger.(chain.TxSenders)
+	if !ok {
+		return g.rotate(nodes)
+	}
+	sender, ok := s.TxSender(tx)
+	if !ok {
+		return g.rotate(nodes)
+	}
+	// Sorted by name, so that the start stays while heights change.
+	nodes = slices.SortedFunc(slices.Values(nodes), func(a, b chain.PlannedNode) int { return strings.Compare(a.Name, b.Name) })
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(sender))
+	i := int(h.Sum32() % uint32(len(nodes))) //nolint:gosec // len(nodes) > 0 and small
+	return append(nodes[i:], nodes[:i]...)
+}
+
 // Submit hands tx to a node of n. With commit it returns once the
 // transaction is in a block (or refused there); otherwise once a node has
 // admitted it to its pool.
@@ -103,7 +126,7 @@ func (g *Gateway) Submit(ctx context.Context, n *apis.Network, tx []byte, commit
 	if err != nil {
 		return Receipt{}, err
 	}
-	nodes = g.rotate(nodes)
+	nodes = g.order(ledger, nodes, tx)
 	rc, next, err := g.handOver(ctx, ledger, nodes, 0, tx)
 	if err != nil || !commit {
 		return rc, err

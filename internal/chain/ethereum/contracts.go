@@ -387,6 +387,20 @@ func (d *Driver) RemoveContract(_ context.Context, _ *apis.Network, current *api
 	return chain.ContractResult{Ref: current.Ref}, nil
 }
 
+// TxSender implements chain.TxSenders: the account that signed a
+// transaction, recovered from its signature.
+func (d *Driver) TxSender(raw []byte) (string, bool) {
+	var tx types.Transaction
+	if err := tx.UnmarshalBinary(raw); err != nil {
+		return "", false
+	}
+	from, err := types.Sender(types.LatestSignerForChainID(tx.ChainId()), &tx)
+	if err != nil {
+		return "", false
+	}
+	return from.Hex(), true
+}
+
 // TxContract implements chain.Contracts: the address a signed transaction
 // calls, in its EIP-55 form as refs are.
 func (d *Driver) TxContract(_ *apis.Network, raw []byte) (string, bool) {

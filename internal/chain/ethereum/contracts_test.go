@@ -180,3 +180,21 @@ func TestTxContract(t *testing.T) {
 		t.Error("garbage names a contract")
 	}
 }
+
+func TestTxSender(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	want := crypto.PubkeyToAddress(key.PublicKey).Hex()
+	to := common.HexToAddress("0x5b38da6a701c568545dcfcb03fcb875f56beddc4")
+	typed, _ := types.SignNewTx(key, types.LatestSignerForChainID(big.NewInt(1234)),
+		&types.DynamicFeeTx{ChainID: big.NewInt(1234), To: &to, Gas: 21000, GasFeeCap: big.NewInt(1)})
+	legacy, _ := types.SignNewTx(key, types.HomesteadSigner{}, &types.LegacyTx{To: &to, Gas: 21000, GasPrice: big.NewInt(1)})
+	for name, tx := range map[string]*types.Transaction{"typed": typed, "unprotected legacy": legacy} {
+		raw, _ := tx.MarshalBinary()
+		if got, ok := New().TxSender(raw); !ok || got != want {
+			t.Errorf("%s: sender %q %v, want %s", name, got, ok, want)
+		}
+	}
+	if _, ok := New().TxSender([]byte{1, 2}); ok {
+		t.Error("garbage has a sender")
+	}
+}
