@@ -5,7 +5,9 @@
 // latency on SQLite and PostgreSQL (api); and the application layer (app):
 // the gateway against submission straight to a node, notarisations
 // committed per second, and the explorer's lookups among a million
-// transactions.
+// transactions; and Ethereum (ethereum): deploy time of a 3-sealer
+// network, and token transfers through the gateway against straight to a
+// node's JSON-RPC.
 package main
 
 import (
@@ -65,6 +67,9 @@ func main() {
 		if err == nil {
 			err = benchApp(context.Background(), mustBinDir())
 		}
+		if err == nil {
+			err = benchEthereum(context.Background(), mustBinDir())
+		}
 	case "nodes":
 		err = run()
 	case "api":
@@ -73,8 +78,10 @@ func main() {
 		err = benchApp(context.Background(), mustBinDir())
 	case "explorer":
 		err = benchExplorerStores(context.Background(), mustBinDir())
+	case "ethereum":
+		err = benchEthereum(context.Background(), mustBinDir())
 	default:
-		err = fmt.Errorf("usage: bench [all|nodes|api|app|explorer]")
+		err = fmt.Errorf("usage: bench [all|nodes|api|app|explorer|ethereum]")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
