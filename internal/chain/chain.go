@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -329,4 +330,39 @@ func GoRuntimeEnv(r apis.Resources) map[string]string {
 		return nil
 	}
 	return env
+}
+
+// FileData is the content of spec's file at path, or nil.
+func FileData(spec runtime.NodeSpec, path string) []byte {
+	for _, f := range spec.Files {
+		if f.Path == path {
+			return f.Data
+		}
+	}
+	return nil
+}
+
+// WithFile is spec with its file at path holding data (added, private to
+// the node, if it had none); spec itself is left as it was.
+func WithFile(spec runtime.NodeSpec, path string, data []byte) runtime.NodeSpec {
+	spec.Files = slices.Clone(spec.Files)
+	for i, f := range spec.Files {
+		if f.Path == path {
+			spec.Files[i].Data = data
+			return spec
+		}
+	}
+	spec.Files = append(spec.Files, runtime.File{Path: path, Data: data, Mode: 0o600})
+	return spec
+}
+
+// CountRole counts spec's nodes of role.
+func CountRole(spec *apis.NetworkSpec, role string) int {
+	k := 0
+	for _, ns := range spec.Nodes() {
+		if ns.Role == role {
+			k++
+		}
+	}
+	return k
 }

@@ -134,31 +134,10 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 	nodes := n.Spec.Nodes()
 	keys := make([]nodeKeys, len(nodes))
 	for i, node := range nodes {
-		ports, ok := req.Ports[node.Name]
-		if !ok || ports[PortP2P] == 0 || ports[PortRPC] == 0 {
-			return nil, fmt.Errorf("plan %s: no ports for node %s", n.Metadata.Name, node.Name)
-		}
-		pv, err := genKey(req.Rand)
+		k, err := newKeys(req.Rand, &n.Spec, node, req.Ports[node.Name], req.Host)
 		if err != nil {
-			return nil, fmt.Errorf("plan %s: validator key of %s: %w", n.Metadata.Name, node.Name, err)
+			return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
 		}
-		nk, err := genKey(req.Rand)
-		if err != nil {
-			return nil, fmt.Errorf("plan %s: node key of %s: %w", n.Metadata.Name, node.Name, err)
-		}
-		k := nodeKeys{
-			node:    node,
-			pv:      privval.FilePVKey{Address: pv.PubKey().Address(), PubKey: pv.PubKey(), PrivKey: pv},
-			nodeKey: p2p.NodeKey{PrivKey: nk},
-			id:      p2p.PubKeyToID(nk.PubKey()),
-			p2p:     ports[PortP2P],
-			rpc:     ports[PortRPC],
-			abci:    ports[PortABCI],
-		}
-		if app(&n.Spec) == AppChainDock && k.abci == 0 {
-			return nil, fmt.Errorf("plan %s: no application port for node %s", n.Metadata.Name, node.Name)
-		}
-		k.peersAddr = fmt.Sprintf("%s@%s:%d", k.id, req.Host, k.p2p)
 		keys[i] = k
 	}
 
@@ -191,62 +170,107 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 				peers = append(peers, o.peersAddr)
 			}
 		}
-		cfgTOML, err := nodeConfig(n, k, req.Host, peers)
+		pn, err := plannedNode(n, req.Host, k, genesisJSON, peers)
 		if err != nil {
-			return nil, fmt.Errorf("plan %s: config of %s: %w", n.Metadata.Name, k.node.Name, err)
+			return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
 		}
-		pvJSON, err := cmtjson.MarshalIndent(k.pv, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		nkJSON, err := cmtjson.Marshal(k.nodeKey)
-		if err != nil {
-			return nil, err
-		}
-		spec := runtime.NodeSpec{
-			Program: Program,
-			Image:   "cometbft/cometbft:v0.38.26",
-			Args:    []string{"start", "--home", "."},
-			Env:     chain.GoRuntimeEnv(k.node.Resources),
-			Files: []runtime.File{
-				{Path: "config/config.toml", Data: cfgTOML, Mode: 0o600},
-				{Path: "config/genesis.json", Data: genesisJSON, Mode: 0o600},
-				{Path: "config/priv_validator_key.json", Data: pvJSON, Mode: 0o600},
-				{Path: "config/node_key.json", Data: nkJSON, Mode: 0o600},
-				// The node advances this file with every vote it signs;
-				// resetting it would let a validator sign twice.
-				{Path: "data/priv_validator_state.json", Data: []byte(`{"height": "0", "round": 0, "step": 0}` + "\n"), Mode: 0o600, KeepExisting: true},
-			},
-			Ports:     map[string]int{PortP2P: k.p2p, PortRPC: k.rpc},
-			Resources: runtime.Resources(k.node.Resources),
-		}
-		endpoints := map[string]string{
-			PortRPC: fmt.Sprintf("http://%s:%d", req.Host, k.rpc),
-			PortP2P: "tcp://" + k.peersAddr,
-		}
-		if app(&n.Spec) == AppChainDock {
-			addr := net.JoinHostPort(req.Host, fmt.Sprint(k.abci))
-			spec.Ports[PortABCI] = k.abci
-			spec.Sidecars = []runtime.Sidecar{{
-				Name:         "app",
-				Program:      AppProgram,
-				Image:        "chaindock/chaindock-app:" + version.Version,
-				Args:         []string{"--home", ".", "--addr", "tcp://" + addr, "--snapshot-interval", fmt.Sprint(snapshotInterval(&n.Spec))},
-				ReadyAddress: addr,
-			}}
-			endpoints[PortABCI] = "tcp://" + addr
-		}
-		plan.Nodes = append(plan.Nodes, chain.PlannedNode{
-			Name:         k.node.Name,
-			Role:         k.node.Role,
-			Organization: k.node.Organization,
-			NodeID:       string(k.id),
-			Spec:         spec,
-			Endpoints:    endpoints,
-		})
+		plan.Nodes = append(plan.Nodes, pn)
 	}
 	return plan, nil
 }
+
+// newKeys makes a node's validator and node keys, with its ports.
+func newKeys(r io.Reader, spec *apis.NetworkSpec, node apis.NodeSpec, ports map[string]int, host string) (nodeKeys, error) {
+	if ports[PortP2P] == 0 || ports[PortRPC] == 0 {
+		return nodeKeys{}, fmt.Errorf("no ports for node %s", node.Name)
+	}
+	pv, err := genKey(r)
+	if err != nil {
+		return nodeKeys{}, fmt.Errorf("validator key of %s: %w", node.Name, err)
+	}
+	nk, err := genKey(r)
+	if err != nil {
+		return nodeKeys{}, fmt.Errorf("node key of %s: %w", node.Name, err)
+	}
+	k := nodeKeys{
+		node:    node,
+		pv:      privval.FilePVKey{Address: pv.PubKey().Address(), PubKey: pv.PubKey(), PrivKey: pv},
+		nodeKey: p2p.NodeKey{PrivKey: nk},
+		id:      p2p.PubKeyToID(nk.PubKey()),
+		p2p:     ports[PortP2P],
+		rpc:     ports[PortRPC],
+		abci:    ports[PortABCI],
+	}
+	if app(spec) == AppChainDock && k.abci == 0 {
+		return nodeKeys{}, fmt.Errorf("no application port for node %s", node.Name)
+	}
+	k.peersAddr = fmt.Sprintf("%s@%s:%d", k.id, host, k.p2p)
+	return k, nil
+}
+
+// plannedNode is a node with keys k, its files and its endpoints.
+func plannedNode(n *apis.Network, host string, k nodeKeys, genesisJSON []byte, peers []string) (chain.PlannedNode, error) {
+	cfgTOML, err := nodeConfig(n, k, host, peers)
+	if err != nil {
+		return chain.PlannedNode{}, fmt.Errorf("config of %s: %w", k.node.Name, err)
+	}
+	pvJSON, err := cmtjson.MarshalIndent(k.pv, "", "  ")
+	if err != nil {
+		return chain.PlannedNode{}, err
+	}
+	nkJSON, err := cmtjson.Marshal(k.nodeKey)
+	if err != nil {
+		return chain.PlannedNode{}, err
+	}
+	spec := runtime.NodeSpec{
+		Program: Program,
+		Image:   "cometbft/cometbft:v0.38.26",
+		Args:    []string{"start", "--home", "."},
+		Env:     chain.GoRuntimeEnv(k.node.Resources),
+		Files: []runtime.File{
+			{Path: fileConfig, Data: cfgTOML, Mode: 0o600},
+			{Path: fileGenesis, Data: genesisJSON, Mode: 0o600},
+			{Path: filePrivValidator, Data: pvJSON, Mode: 0o600},
+			{Path: "config/node_key.json", Data: nkJSON, Mode: 0o600},
+			// The node advances this file with every vote it signs;
+			// resetting it would let a validator sign twice.
+			{Path: "data/priv_validator_state.json", Data: []byte(`{"height": "0", "round": 0, "step": 0}` + "\n"), Mode: 0o600, KeepExisting: true},
+		},
+		Ports:     map[string]int{PortP2P: k.p2p, PortRPC: k.rpc},
+		Resources: runtime.Resources(k.node.Resources),
+	}
+	endpoints := map[string]string{
+		PortRPC: fmt.Sprintf("http://%s:%d", host, k.rpc),
+		PortP2P: "tcp://" + k.peersAddr,
+	}
+	if app(&n.Spec) == AppChainDock {
+		addr := net.JoinHostPort(host, fmt.Sprint(k.abci))
+		spec.Ports[PortABCI] = k.abci
+		spec.Sidecars = []runtime.Sidecar{{
+			Name:         "app",
+			Program:      AppProgram,
+			Image:        "chaindock/chaindock-app:" + version.Version,
+			Args:         []string{"--home", ".", "--addr", "tcp://" + addr, "--snapshot-interval", fmt.Sprint(snapshotInterval(&n.Spec))},
+			ReadyAddress: addr,
+		}}
+		endpoints[PortABCI] = "tcp://" + addr
+	}
+	return chain.PlannedNode{
+		Name:         k.node.Name,
+		Role:         k.node.Role,
+		Organization: k.node.Organization,
+		NodeID:       string(k.id),
+		Spec:         spec,
+		Endpoints:    endpoints,
+	}, nil
+}
+
+// Files of a node's home directory.
+const (
+	fileConfig        = "config/config.toml"
+	fileGenesis       = "config/genesis.json"
+	filePrivValidator = "config/priv_validator_key.json"
+)
 
 func genKey(r io.Reader) (ed25519.PrivKey, error) {
 	seed := make([]byte, 32)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
-	"github.com/chaindock/chaindock/internal/runtime"
 )
 
 var _ chain.Scaler = (*Driver)(nil)
@@ -36,7 +35,7 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 	var kept []chain.PlannedNode
 	for _, pn := range req.Plan.Nodes {
 		if genesisData == nil {
-			genesisData = fileData(pn.Spec, fileGenesis)
+			genesisData = chain.FileData(pn.Spec, fileGenesis)
 		}
 		if !slices.Contains(req.Remove, pn.Name) {
 			kept = append(kept, pn)
@@ -69,8 +68,8 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 	for _, pn := range kept {
 		p2p := pn.Spec.Ports[PortP2P]
 		cfg := nodeConfig(req.Host, p2p, others(pn.Endpoints[PortP2P]))
-		if !slices.Equal(cfg, fileData(pn.Spec, fileConfig)) {
-			pn.Spec = withFile(pn.Spec, fileConfig, cfg)
+		if !slices.Equal(cfg, chain.FileData(pn.Spec, fileConfig)) {
+			pn.Spec = chain.WithFile(pn.Spec, fileConfig, cfg)
 			pn.Revision++
 		}
 		out.Nodes = append(out.Nodes, pn)
@@ -87,29 +86,7 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 	return out, nil
 }
 
-// fileData is the content of the spec's file at path, or nil.
-func fileData(spec runtime.NodeSpec, path string) []byte {
-	for _, f := range spec.Files {
-		if f.Path == path {
-			return f.Data
-		}
-	}
-	return nil
-}
 
-// withFile is spec with the file at path holding data; the file list is
-// copied, as specs are shared with the stored plan.
-func withFile(spec runtime.NodeSpec, path string, data []byte) runtime.NodeSpec {
-	spec.Files = slices.Clone(spec.Files)
-	for i, f := range spec.Files {
-		if f.Path == path {
-			spec.Files[i].Data = data
-			return spec
-		}
-	}
-	spec.Files = append(spec.Files, runtime.File{Path: path, Data: data, Mode: 0o600})
-	return spec
-}
 
 // sealerAddress is the account a planned sealer seals with: its
 // --miner.etherbase.
@@ -200,7 +177,7 @@ func (d *Driver) vote(ctx context.Context, n *apis.Network, subject string, addr
 // vote them in.
 func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList {
 	var errs apis.ErrorList
-	oldSealers, newSealers := countRole(old, apis.RoleValidator), countRole(spec, apis.RoleValidator)
+	oldSealers, newSealers := chain.CountRole(old, apis.RoleValidator), chain.CountRole(spec, apis.RoleValidator)
 	if newSealers == oldSealers {
 		return nil
 	}
@@ -236,15 +213,4 @@ func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.Network
 		}
 	}
 	return errs
-}
-
-// countRole counts the nodes of spec with role.
-func countRole(spec *apis.NetworkSpec, role string) int {
-	k := 0
-	for _, ns := range spec.Nodes() {
-		if ns.Role == role {
-			k++
-		}
-	}
-	return k
 }
