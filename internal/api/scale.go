@@ -163,12 +163,14 @@ func (a *API) scalable(w http.ResponseWriter, r *http.Request, n *apis.Network, 
 	if n.Metadata.DeletionTimestamp != nil || n.Status.RunningSince == nil {
 		return conflict("network %s is %s; scale a network that has been running", n.Metadata.Name, n.Status.Phase)
 	}
-	var names []string
+	// The nodes run in the order they were added, which need not be the
+	// spec's: a validator added after a full node comes after it.
+	names := map[string]bool{}
 	for _, ns := range old.Nodes() {
-		names = append(names, ns.Name)
+		names[ns.Name] = true
 	}
-	for i, ns := range n.Status.Nodes {
-		if ns.Joining || i >= len(names) || ns.Name != names[i] || len(n.Status.Nodes) != len(names) {
+	for _, ns := range n.Status.Nodes {
+		if ns.Joining || !names[ns.Name] || len(n.Status.Nodes) != len(names) {
 			return conflict("network %s is still carrying out its last change (%s); wait until its nodes are those of its spec", n.Metadata.Name, n.Status.Message)
 		}
 	}

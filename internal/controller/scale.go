@@ -68,7 +68,14 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 		if err := c.storePlan(ctx, n, next); err != nil {
 			return plan, "", err
 		}
-		c.event(ctx, n, apis.EventNormal, "NodesAdded", "", "planned %s; the nodes that stay restart with their new peers one at a time", nodeNames(add))
+		msg := "planned " + nodeNames(add)
+		if slices.ContainsFunc(next.Nodes, func(pn chain.PlannedNode) bool {
+			i := slices.IndexFunc(plan.Nodes, func(o chain.PlannedNode) bool { return o.Name == pn.Name })
+			return i >= 0 && pn.Revision > plan.Nodes[i].Revision
+		}) {
+			msg += "; the nodes that stay restart with their new peers one at a time"
+		}
+		c.event(ctx, n, apis.EventNormal, "NodesAdded", "", "%s", msg)
 		return next, "adding " + nodeNames(add), nil
 	}
 
