@@ -151,18 +151,18 @@ type NetworkStatus struct {
 
 // NodeStatus is the observed state of one node.
 type NodeStatus struct {
-	Name          string     `json:"name"`
-	Role          string     `json:"role"`
-	Organization  string     `json:"organization,omitempty"`
-	Phase         string     `json:"phase"`
-	Message       string     `json:"message,omitempty"`
-	Height        int64      `json:"height"`
-	Peers         int        `json:"peers"`
-	CatchingUp    bool       `json:"catchingUp,omitempty"`
+	Name         string `json:"name"`
+	Role         string `json:"role"`
+	Organization string `json:"organization,omitempty"`
+	Phase        string `json:"phase"`
+	Message      string `json:"message,omitempty"`
+	Height       int64  `json:"height"`
+	Peers        int    `json:"peers"`
+	CatchingUp   bool   `json:"catchingUp,omitempty"`
 	// Sealing tells whether a block-producing node produces blocks, where
 	// the chain lets the probe tell (an Ethereum sealer: its miner runs
 	// and it is among the chain's signers).
-	Sealing *bool `json:"sealing,omitempty"`
+	Sealing       *bool      `json:"sealing,omitempty"`
 	LastBlockTime *time.Time `json:"lastBlockTime,omitempty"`
 	Restarts      int        `json:"restarts"`
 	LastRestart   *time.Time `json:"lastRestart,omitempty"`

@@ -109,8 +109,6 @@ func withPersistentPeers(cfg []byte, peers []string) []byte {
 	return persistentPeersLine.ReplaceAllLiteral(cfg, []byte(`persistent_peers = "`+strings.Join(peers, ",")+`"`))
 }
 
-
-
 // validatorKey reads a planned node's validator key.
 func validatorKey(pn chain.PlannedNode) (privval.FilePVKey, error) {
 	var k privval.FilePVKey

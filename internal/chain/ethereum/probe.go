@@ -94,9 +94,9 @@ func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeI
 		sealing = new(mining && slices.Contains(signers, sealer))
 	}
 	return chain.NodeInfo{
-		Sealing: sealing,
-		Height:  int64(latest.Number), //nolint:gosec // bounded above
-		Peers:   int(peers),           //nolint:gosec // bounded above
+		Sealing:       sealing,
+		Height:        int64(latest.Number), //nolint:gosec // bounded above
+		Peers:         int(peers),           //nolint:gosec // bounded above
 		CatchingUp:    catchingUp(syncing),
 		LastBlockTime: time.Unix(int64(latest.Time), 0).UTC(), //nolint:gosec // bounded above
 	}, nil

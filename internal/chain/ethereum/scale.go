@@ -86,8 +86,6 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 	return out, nil
 }
 
-
-
 // sealerAddress is the account a planned sealer seals with: its
 // --miner.etherbase.
 func sealerAddress(pn chain.PlannedNode) (common.Address, bool) {
