@@ -80,6 +80,9 @@ type File struct {
 	// KeepExisting leaves a file the node already has alone; for state the
 	// node owns after the first start (a validator's last signed height).
 	KeepExisting bool `json:"keepExisting,omitempty"`
+	// Secret marks key material (a Secret rather than a ConfigMap, on
+	// Kubernetes).
+	Secret bool `json:"secret,omitempty"`
 }
 
 // Resources are the compute resources a node asks for, as Kubernetes
@@ -111,6 +114,20 @@ type Status struct {
 	Message string
 	// SpecHash identifies the spec the node was started with.
 	SpecHash string
+	// Pod is what a cluster says of the node's pod, on runtimes that run
+	// pods.
+	Pod *PodStatus
+}
+
+// PodStatus is a node's pod as its cluster reports it.
+type PodStatus struct {
+	Name     string // namespace/name
+	Phase    string
+	Ready    bool
+	Restarts int
+	PodIP    string
+	HostIP   string
+	Node     string
 }
 
 // Runtime runs nodes. Implementations never loop or retry on their own: the

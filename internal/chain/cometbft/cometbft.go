@@ -230,8 +230,8 @@ func plannedNode(n *apis.Network, host string, k nodeKeys, genesisJSON []byte, p
 		Files: []runtime.File{
 			{Path: fileConfig, Data: cfgTOML, Mode: 0o600},
 			{Path: fileGenesis, Data: genesisJSON, Mode: 0o600},
-			{Path: filePrivValidator, Data: pvJSON, Mode: 0o600},
-			{Path: "config/node_key.json", Data: nkJSON, Mode: 0o600},
+			{Path: filePrivValidator, Data: pvJSON, Mode: 0o600, Secret: true},
+			{Path: "config/node_key.json", Data: nkJSON, Mode: 0o600, Secret: true},
 			// The node advances this file with every vote it signs;
 			// resetting it would let a validator sign twice.
 			{Path: "data/priv_validator_state.json", Data: []byte(`{"height": "0", "round": 0, "step": 0}` + "\n"), Mode: 0o600, KeepExisting: true},

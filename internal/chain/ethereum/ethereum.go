@@ -176,7 +176,7 @@ func plannedNode(req chain.PlanRequest, s settings, nd *node, genesisData []byte
 	files := []runtime.File{
 		{Path: fileGenesis, Data: genesisData, Mode: 0o600},
 		{Path: fileConfig, Data: nodeConfig(req.Host, nd.p2p, peers), Mode: 0o600},
-		{Path: fileNodeKey, Data: []byte(fmt.Sprintf("%x", crypto.FromECDSA(nd.nodeKey))), Mode: 0o600},
+		{Path: fileNodeKey, Data: []byte(fmt.Sprintf("%x", crypto.FromECDSA(nd.nodeKey))), Mode: 0o600, Secret: true},
 	}
 	if nd.sealer != nil {
 		ks, err := encryptKey(req.Rand, nd.sealer)
@@ -184,8 +184,8 @@ func plannedNode(req chain.PlanRequest, s settings, nd *node, genesisData []byte
 			return chain.PlannedNode{}, fmt.Errorf("keystore of %s: %w", nd.spec.Name, err)
 		}
 		files = append(files,
-			runtime.File{Path: keystoreFile(req.Now, nd.sealer.address), Data: ks, Mode: 0o600},
-			runtime.File{Path: filePassword, Data: []byte(nd.sealer.password + "\n"), Mode: 0o600},
+			runtime.File{Path: keystoreFile(req.Now, nd.sealer.address), Data: ks, Mode: 0o600, Secret: true},
+			runtime.File{Path: filePassword, Data: []byte(nd.sealer.password + "\n"), Mode: 0o600, Secret: true},
 		)
 	}
 	spec := runtime.NodeSpec{
