@@ -48,10 +48,13 @@ run: build ## Build, start the server and deploy examples/cometbft-4v.yaml
 FUZZ_TIME ?= 100000x
 
 # solc-js checks that the checked-in Solidity templates' builds are what
-# their sources compile to.
-test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, end to end) and fuzz briefly
-	solc_dir="$$(./scripts/solc.sh)" && \
-	CHAINDOCK_SOLC_DIR="$$solc_dir" CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) test $(TEST_FLAGS) ./...
+# their sources compile to; the Kubernetes runtime and the Helm chart are
+# tested against a control plane built from pinned sources (cached outside
+# the checkout: the first build takes about 15 minutes).
+test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, Kubernetes, end to end) and fuzz briefly
+	solc_dir="$$(./scripts/solc.sh)" && kube_dir="$$(./scripts/kube-test-bins.sh)" && \
+	CHAINDOCK_SOLC_DIR="$$solc_dir" CHAINDOCK_KUBE_BIN_DIR="$$kube_dir" CHAINDOCK_BIN_DIR=$(BIN) \
+	./scripts/with-postgres.sh $(GO) test $(TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeNetwork$$' -fuzztime $(FUZZ_TIME) ./internal/apis
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZ_TIME) ./pkg/aksk
 
@@ -70,6 +73,10 @@ $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(BIN)/golangci-lint $@
+
+.PHONY: kube-test-bins
+kube-test-bins: ## Build the pinned kube-apiserver, controller manager, scheduler, etcd, kwok and helm the Kubernetes tests use; prints their directory
+	./scripts/kube-test-bins.sh
 
 .PHONY: solc
 solc: ## Install solc-js 0.8.26 into the cache (and node and npm, as root, when missing); prints its module directory
