@@ -17,7 +17,8 @@ KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.0
 
 cache="${CHAINDOCK_CACHE:-$HOME/.cache/chaindock}"
-dir="$cache/kube/kubernetes-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
+# The last number changes with how the binaries are built.
+dir="$cache/kube/kubernetes-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-2"
 helm_dir="$cache/helm/$HELM_VERSION"
 want=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok)
 
@@ -69,8 +70,12 @@ import (
 )
 EOF
   nice_go mod tidy >&2 2>&1 || nice_go mod tidy -e >&2
+  # The version the binaries report, as a release build stamps it.
+  minor="${KUBERNETES_VERSION#v1.}"
+  minor="${minor%%.*}"
+  ldflags="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
-    [ -x "$dir/$cmd" ] || nice_go build -o "$dir/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2
+    [ -x "$dir/$cmd" ] || nice_go build -ldflags "$ldflags" -o "$dir/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2
   done
 fi
 

@@ -61,7 +61,7 @@ func newGetCmd(g *globals) *cobra.Command {
 			}
 			return printRecentEvents(cmd, c, n.Metadata.Name, 10)
 		},
-	}, newBlocksCmd(g), newTxsCmd(g), newPackagesCmd(g), newContractsCmd(g))
+	}, newBlocksCmd(g), newTxsCmd(g), newPackagesCmd(g), newContractsCmd(g), newGetClustersCmd(g))
 	return cmd
 }
 

@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/chaindock/chaindock/internal/clusters"
 	"github.com/chaindock/chaindock/internal/runtime"
 	k8srt "github.com/chaindock/chaindock/internal/runtime/kubernetes"
 	"github.com/chaindock/chaindock/internal/runtime/kubernetes/kubetest"
@@ -147,6 +148,27 @@ func TestChartRenders(t *testing.T) {
 				t.Errorf("rule %v reaches %s", rule, res)
 			}
 		}
+	}
+	// Exactly what the runtime needs, as cluster registration checks it.
+	var granted []string
+	for _, r := range rules {
+		rule := r.(map[string]any)
+		for _, g := range rule["apiGroups"].([]any) {
+			for _, res := range rule["resources"].([]any) {
+				for _, v := range rule["verbs"].([]any) {
+					granted = append(granted, clusters.Permission{Group: g.(string), Resource: res.(string), Verb: v.(string)}.String())
+				}
+			}
+		}
+	}
+	var needed []string
+	for _, p := range clusters.Permissions {
+		needed = append(needed, p.String())
+	}
+	slices.Sort(granted)
+	slices.Sort(needed)
+	if !slices.Equal(granted, needed) {
+		t.Errorf("the chart's ClusterRole grants\n%v\nthe runtime needs\n%v", granted, needed)
 	}
 	dep := byKind(objs, "Deployment")
 	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")

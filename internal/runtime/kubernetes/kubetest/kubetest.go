@@ -45,6 +45,22 @@ type Cluster struct {
 	Kubeconfig string // path of an admin kubeconfig
 	// Logs holds each component's output, shown when a test fails.
 	Logs string
+
+	env *envtest.Environment
+}
+
+// UserKubeconfig is a kubeconfig of a new user of the cluster, in groups.
+func (c *Cluster) UserKubeconfig(t *testing.T, name string, groups ...string) []byte {
+	t.Helper()
+	u, err := c.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc
 }
 
 // Start runs a control plane for the test and stops it when the test ends;
@@ -80,7 +96,7 @@ func Start(t *testing.T, volumes int) *Cluster {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
-	c := &Cluster{Config: admin.Config(), Kubeconfig: filepath.Join(work, "kubeconfig"), Logs: filepath.Join(work, "logs")}
+	c := &Cluster{Config: admin.Config(), Kubeconfig: filepath.Join(work, "kubeconfig"), Logs: filepath.Join(work, "logs"), env: env}
 	if err := os.WriteFile(c.Kubeconfig, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
