@@ -18,10 +18,10 @@ import (
 )
 
 // KindCluster is the store kind of registered clusters.
-const KindCluster = "Cluster"
+const KindCluster = clusters.Kind
 
 // clusterKubeconfig is the sealed blob holding a cluster's kubeconfig.
-const clusterKubeconfig = "kubeconfig"
+const clusterKubeconfig = clusters.KubeconfigBlob
 
 // ClusterRequest registers a Kubernetes cluster.
 type ClusterRequest struct {
@@ -44,11 +44,7 @@ type Cluster struct {
 	Status      clusters.Status `json:"status"`
 }
 
-type clusterSpec struct {
-	Context     string `json:"context"`
-	Server      string `json:"server"`
-	Description string `json:"description,omitempty"`
-}
+type clusterSpec = clusters.Spec
 
 func toCluster(o *store.Object) (Cluster, error) {
 	var spec clusterSpec

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/auth"
+	"github.com/chaindock/chaindock/internal/clusters"
 	"github.com/chaindock/chaindock/internal/runtime"
 	"github.com/chaindock/chaindock/internal/store"
 )
@@ -177,6 +178,16 @@ func (a *API) createNetwork(w http.ResponseWriter, r *http.Request) {
 		}
 		writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusUnprocessableEntity, Detail: "the network spec is not valid", Errors: list})
 		return
+	}
+	if n.Spec.Cluster != "" {
+		if _, err := a.opts.Store.Get(r.Context(), clusters.Kind, n.Spec.Cluster); errors.Is(err, store.ErrNotFound) {
+			writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusUnprocessableEntity, Detail: "the network spec is not valid",
+				Errors: apis.ErrorList{{Field: "spec.cluster", Detail: fmt.Sprintf("no registered cluster %q (chaindock get clusters)", n.Spec.Cluster)}}})
+			return
+		} else if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
 	}
 	if !a.checkOwnership(w, r, n) {
 		return

@@ -38,6 +38,9 @@ type NetworkSpec struct {
 	Chain string `json:"chain"`
 	// Runtime names where the nodes run, for example "process".
 	Runtime string `json:"runtime"`
+	// Cluster names the registered Kubernetes cluster a network on the
+	// kubernetes runtime runs on.
+	Cluster string `json:"cluster,omitempty"`
 	// Validators is the number of consensus nodes when the network has no
 	// organizations.
 	Validators int `json:"validators,omitempty"`
@@ -149,6 +152,17 @@ type NetworkStatus struct {
 	RunningSince    *time.Time `json:"runningSince,omitempty"`
 }
 
+// PodInfo is a node's pod as its cluster reports it.
+type PodInfo struct {
+	Name     string `json:"name"` // namespace/name
+	Phase    string `json:"phase"`
+	Ready    bool   `json:"ready"`
+	Restarts int    `json:"restarts"`
+	PodIP    string `json:"podIP,omitempty"`
+	HostIP   string `json:"hostIP,omitempty"`
+	Node     string `json:"node,omitempty"`
+}
+
 // NodeStatus is the observed state of one node.
 type NodeStatus struct {
 	Name         string `json:"name"`
@@ -159,6 +173,8 @@ type NodeStatus struct {
 	Height       int64  `json:"height"`
 	Peers        int    `json:"peers"`
 	CatchingUp   bool   `json:"catchingUp,omitempty"`
+	// Pod is the node's pod, on the kubernetes runtime.
+	Pod *PodInfo `json:"pod,omitempty"`
 	// Sealing tells whether a block-producing node produces blocks, where
 	// the chain lets the probe tell (an Ethereum sealer: its miner runs
 	// and it is among the chain's signers).

@@ -61,6 +61,9 @@ func validateName(name, path string, errs *ErrorList) {
 	}
 }
 
+// RuntimeKubernetes is the runtime whose networks name a cluster.
+const RuntimeKubernetes = "kubernetes"
+
 func validateSpec(s *NetworkSpec, reg Registries, errs *ErrorList) {
 	switch {
 	case s.Chain == "":
@@ -73,6 +76,14 @@ func validateSpec(s *NetworkSpec, reg Registries, errs *ErrorList) {
 		errs.Add("spec.runtime", "is required (one of %v)", reg.Runtimes)
 	case !slices.Contains(reg.Runtimes, s.Runtime):
 		errs.Add("spec.runtime", "unknown runtime %q (one of %v)", s.Runtime, reg.Runtimes)
+	}
+	switch {
+	case s.Runtime == RuntimeKubernetes && s.Cluster == "":
+		errs.Add("spec.cluster", "is required on runtime %s: name a registered cluster (chaindock get clusters)", RuntimeKubernetes)
+	case s.Runtime != RuntimeKubernetes && s.Cluster != "":
+		errs.Add("spec.cluster", "applies only to runtime %s, not %s", RuntimeKubernetes, s.Runtime)
+	case s.Cluster != "" && (len(s.Cluster) > MaxNameLength || len(validation.IsDNS1123Label(s.Cluster)) > 0):
+		errs.Add("spec.cluster", "%q is not a cluster name", s.Cluster)
 	}
 
 	if len(s.Organizations) > 0 {

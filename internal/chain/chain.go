@@ -29,10 +29,44 @@ type PlanRequest struct {
 	Ports map[string]map[string]int
 	// Host is the address nodes listen on and reach each other at.
 	Host string
+	// Placement, when set, overrides Host for runtimes whose nodes do not
+	// share the server's host (pods).
+	Placement Placement
 	// Rand is the source of key material; Now is the genesis time. Both
 	// are given so that tests can plan deterministically.
 	Rand io.Reader
 	Now  time.Time
+}
+
+// Placement says where nodes run, for runtimes that give each node an
+// address of its own.
+type Placement interface {
+	// ListenHost is what a node listens on for its peers and clients.
+	ListenHost() string
+	// NodeHost is the name the platform and the other nodes reach node at.
+	NodeHost(node string) string
+	// LocalHost is where a node reaches its sidecars.
+	LocalHost() string
+}
+
+// SharedHost is the placement of nodes that all run on host.
+type SharedHost string
+
+// ListenHost implements Placement.
+func (h SharedHost) ListenHost() string { return string(h) }
+
+// NodeHost implements Placement.
+func (h SharedHost) NodeHost(string) string { return string(h) }
+
+// LocalHost implements Placement.
+func (h SharedHost) LocalHost() string { return string(h) }
+
+// PlacementOf is p, or the shared host when p is nil.
+func PlacementOf(p Placement, host string) Placement {
+	if p == nil {
+		return SharedHost(host)
+	}
+	return p
 }
 
 // Plan is a planned network: its identity and one spec per node.
@@ -124,10 +158,11 @@ type ReshapeRequest struct {
 	Ports map[string]map[string]int
 	// Remove names the nodes to drop; validators among them have been
 	// retired (Scaler.Retire).
-	Remove []string
-	Host   string
-	Rand   io.Reader
-	Now    time.Time
+	Remove    []string
+	Host      string
+	Placement Placement
+	Rand      io.Reader
+	Now       time.Time
 }
 
 // Scaler is implemented by drivers that add nodes to running networks and

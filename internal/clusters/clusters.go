@@ -5,6 +5,7 @@ package clusters
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/store"
 )
 
 // Permission is one thing the Kubernetes runtime does on a cluster.
@@ -205,4 +207,58 @@ func Check(ctx context.Context, rc *rest.Config, now time.Time) Status {
 func accessOf(p Permission) *authv1.ResourceAttributes {
 	res, sub, _ := strings.Cut(p.Resource, "/")
 	return &authv1.ResourceAttributes{Group: p.Group, Resource: res, Subresource: sub, Verb: p.Verb}
+}
+
+// Kind is the store kind of registered clusters; KubeconfigBlob the sealed
+// blob of each that holds its kubeconfig.
+const (
+	Kind           = "Cluster"
+	KubeconfigBlob = "kubeconfig"
+)
+
+// Spec is what the store keeps of a cluster besides its kubeconfig.
+type Spec struct {
+	Context     string `json:"context"`
+	Server      string `json:"server"`
+	Description string `json:"description,omitempty"`
+}
+
+// Store is what Source reads.
+type Store interface {
+	List(ctx context.Context, kind string) ([]*store.Object, error)
+	Get(ctx context.Context, kind, name string) (*store.Object, error)
+	GetBlob(ctx context.Context, ownerUID, key string) ([]byte, error)
+}
+
+// Source gives runtimes the registered clusters from the store.
+type Source struct{ Store Store }
+
+// ClusterNames implements runtime.ClusterSource.
+func (s Source) ClusterNames(ctx context.Context) ([]string, error) {
+	objs, err := s.Store.List(ctx, Kind)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(objs))
+	for _, o := range objs {
+		names = append(names, o.Name)
+	}
+	return names, nil
+}
+
+// Kubeconfig implements runtime.ClusterSource.
+func (s Source) Kubeconfig(ctx context.Context, name string) ([]byte, string, error) {
+	o, err := s.Store.Get(ctx, Kind, name)
+	if err != nil {
+		return nil, "", fmt.Errorf("cluster %s: %w", name, err)
+	}
+	var spec Spec
+	if err := json.Unmarshal(o.Spec, &spec); err != nil {
+		return nil, "", fmt.Errorf("cluster %s: %w", name, err)
+	}
+	kc, err := s.Store.GetBlob(ctx, o.UID, KubeconfigBlob)
+	if err != nil {
+		return nil, "", fmt.Errorf("cluster %s: kubeconfig: %w", name, err)
+	}
+	return kc, spec.Context, nil
 }

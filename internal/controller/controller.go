@@ -26,6 +26,8 @@ const (
 	LabelNetwork    = "chaindock.io/network"
 	LabelNetworkUID = "chaindock.io/network-uid"
 	LabelNode       = "chaindock.io/node"
+	// LabelCluster names the registered cluster a node runs on.
+	LabelCluster = "chaindock.io/cluster"
 )
 
 const planBlob = "plan"
@@ -246,6 +248,27 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (Result, error)
 
 func nodeID(network, node string) string { return network + "." + node }
 
+// placement is where n's runtime puts its nodes, when they do not all run
+// on the server's host.
+func (c *Controller) placement(n *apis.Network) chain.Placement {
+	a, ok := c.opts.Runtimes[n.Spec.Runtime].(runtime.Addresser)
+	if !ok {
+		return nil
+	}
+	return podPlacement{a: a, network: n.Metadata.Name}
+}
+
+// podPlacement places nodes in pods: each listens on all its addresses,
+// is reached at its own name, and reaches its sidecars on loopback.
+type podPlacement struct {
+	a       runtime.Addresser
+	network string
+}
+
+func (p podPlacement) ListenHost() string          { return p.a.ListenHost() }
+func (p podPlacement) NodeHost(node string) string { return p.a.NodeHost(p.network, node) }
+func (p podPlacement) LocalHost() string           { return "127.0.0.1" }
+
 func (c *Controller) event(ctx context.Context, n *apis.Network, typ, reason, node, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	e := apis.Event{Time: c.now().UTC(), Kind: apis.KindNetwork, Name: n.Metadata.Name, UID: n.Metadata.UID, Type: typ, Reason: reason, Node: node, Message: msg}
@@ -322,7 +345,7 @@ func (c *Controller) ensurePlan(ctx context.Context, n *apis.Network, drv chain.
 		total += len(got)
 	}
 	c.event(ctx, n, apis.EventNormal, "PortsAllocated", "", "allocated %d ports on %s for %d nodes", total, c.opts.Host, len(ports))
-	plan, err := drv.Plan(ctx, chain.PlanRequest{Network: n, Ports: ports, Host: c.opts.Host, Rand: rand.Reader, Now: c.now()})
+	plan, err := drv.Plan(ctx, chain.PlanRequest{Network: n, Ports: ports, Host: c.opts.Host, Placement: c.placement(n), Rand: rand.Reader, Now: c.now()})
 	if err != nil {
 		return nil, err
 	}

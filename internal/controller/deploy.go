@@ -163,6 +163,9 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 	spec := node.Spec
 	spec.ID = id
 	spec.Labels = map[string]string{LabelNetwork: n.Metadata.Name, LabelNetworkUID: n.Metadata.UID, LabelNode: node.Name}
+	if n.Spec.Cluster != "" {
+		spec.Labels[LabelCluster] = n.Spec.Cluster
+	}
 	if rev := revisionLabel(node); rev != "" {
 		spec.Labels[LabelRevision] = rev
 	}
@@ -233,6 +236,13 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 		c.event(ctx, n, apis.EventNormal, "NodeReconfigured", node.Name, "restarted %s with revision %s of its configuration (pid %d)", node.Name, spec.Labels[LabelRevision], st.PID)
 	}
 	ns.PID = st.PID
+	ns.Pod = nil
+	if p := st.Pod; p != nil {
+		ns.Pod = &apis.PodInfo{Name: p.Name, Phase: p.Phase, Ready: p.Ready, Restarts: p.Restarts, PodIP: p.PodIP, HostIP: p.HostIP, Node: p.Node}
+		if st.Message != "" && ns.Message == "" {
+			ns.Message = st.Message
+		}
+	}
 	if ns.StartedAt == nil && !st.StartedAt.IsZero() {
 		t := st.StartedAt
 		ns.StartedAt = &t

@@ -61,7 +61,7 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 		if err != nil {
 			return plan, "", err
 		}
-		next, err := scaler.Reshape(ctx, chain.ReshapeRequest{Network: n, Plan: plan, Add: add, Ports: ports, Host: c.opts.Host, Rand: rand.Reader, Now: c.now()})
+		next, err := scaler.Reshape(ctx, chain.ReshapeRequest{Network: n, Plan: plan, Add: add, Ports: ports, Host: c.opts.Host, Placement: c.placement(n), Rand: rand.Reader, Now: c.now()})
 		if err != nil {
 			return plan, "", fmt.Errorf("plan nodes %s: %w", nodeNames(add), err)
 		}
@@ -137,7 +137,7 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 	if err := rt.Remove(ctx, nodeID(n.Metadata.Name, pn.Name)); err != nil {
 		return plan, "removing " + pn.Name, fmt.Errorf("remove %s: %w", pn.Name, err)
 	}
-	next, err := scaler.Reshape(ctx, chain.ReshapeRequest{Network: n, Plan: plan, Remove: []string{pn.Name}, Host: c.opts.Host, Rand: rand.Reader, Now: c.now()})
+	next, err := scaler.Reshape(ctx, chain.ReshapeRequest{Network: n, Plan: plan, Remove: []string{pn.Name}, Host: c.opts.Host, Placement: c.placement(n), Rand: rand.Reader, Now: c.now()})
 	if err != nil {
 		return plan, "removing " + pn.Name, fmt.Errorf("plan without %s: %w", pn.Name, err)
 	}

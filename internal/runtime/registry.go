@@ -1,6 +1,10 @@
 package runtime
 
-import "github.com/chaindock/chaindock/internal/registry"
+import (
+	"context"
+
+	"github.com/chaindock/chaindock/internal/registry"
+)
 
 // Config is what the server gives every runtime.
 type Config struct {
@@ -8,6 +12,16 @@ type Config struct {
 	DataDir string
 	// BinDirs are searched for programs before PATH.
 	BinDirs []string
+	// Clusters are the Kubernetes clusters registered with the platform,
+	// for runtimes that run nodes on them.
+	Clusters ClusterSource
+}
+
+// ClusterSource gives the Kubernetes clusters registered with the platform.
+type ClusterSource interface {
+	ClusterNames(ctx context.Context) ([]string, error)
+	// Kubeconfig is the cluster's kubeconfig and the context to use.
+	Kubeconfig(ctx context.Context, name string) ([]byte, string, error)
 }
 
 // Factory makes a runtime.

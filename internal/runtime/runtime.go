@@ -148,6 +148,15 @@ type Runtime interface {
 	List(ctx context.Context) ([]Status, error)
 }
 
+// Addresser is implemented by runtimes that give each node an address of
+// its own (a pod), rather than running every node on the server's host.
+type Addresser interface {
+	// ListenHost is what nodes listen on.
+	ListenHost() string
+	// NodeHost is the name node of network is reached at.
+	NodeHost(network, node string) string
+}
+
 // LogOptions select what Logs returns.
 type LogOptions struct {
 	// Tail is the number of last lines to start with; 0 means all.

@@ -25,6 +25,7 @@ import (
 	"github.com/chaindock/chaindock/internal/api"
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/clusters"
 	"github.com/chaindock/chaindock/internal/controller"
 	"github.com/chaindock/chaindock/internal/explorer"
 	"github.com/chaindock/chaindock/internal/leader"
@@ -114,7 +115,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	runtimes := map[string]runtime.Runtime{}
 	for _, name := range runtime.Names() {
-		rt, err := runtime.New(name, runtime.Config{DataDir: filepath.Join(cfg.DataDir, "runtime", name), BinDirs: cfg.BinDirs})
+		rt, err := runtime.New(name, runtime.Config{DataDir: filepath.Join(cfg.DataDir, "runtime", name), BinDirs: cfg.BinDirs,
+			Clusters: clusters.Source{Store: st}})
 		if err != nil {
 			return fmt.Errorf("runtime %s: %w", name, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,6 +125,7 @@ type nodeKeys struct {
 	id        p2p.ID
 	p2p, rpc  int
 	abci      int
+	host      string // where the node is reached
 	peersAddr string
 }
 
@@ -133,8 +135,9 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 	chainID := "chaindock-" + n.Metadata.Name
 	nodes := n.Spec.Nodes()
 	keys := make([]nodeKeys, len(nodes))
+	place := chain.PlacementOf(req.Placement, req.Host)
 	for i, node := range nodes {
-		k, err := newKeys(req.Rand, &n.Spec, node, req.Ports[node.Name], req.Host)
+		k, err := newKeys(req.Rand, &n.Spec, node, req.Ports[node.Name], place.NodeHost(node.Name))
 		if err != nil {
 			return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
 		}
@@ -170,7 +173,7 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 				peers = append(peers, o.peersAddr)
 			}
 		}
-		pn, err := plannedNode(n, req.Host, k, genesisJSON, peers)
+		pn, err := plannedNode(n, place, k, genesisJSON, peers)
 		if err != nil {
 			return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
 		}
@@ -179,7 +182,8 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 	return plan, nil
 }
 
-// newKeys makes a node's validator and node keys, with its ports.
+// newKeys makes a node's validator and node keys, with its ports and the
+// host it is reached at.
 func newKeys(r io.Reader, spec *apis.NetworkSpec, node apis.NodeSpec, ports map[string]int, host string) (nodeKeys, error) {
 	if ports[PortP2P] == 0 || ports[PortRPC] == 0 {
 		return nodeKeys{}, fmt.Errorf("no ports for node %s", node.Name)
@@ -204,13 +208,14 @@ func newKeys(r io.Reader, spec *apis.NetworkSpec, node apis.NodeSpec, ports map[
 	if app(spec) == AppChainDock && k.abci == 0 {
 		return nodeKeys{}, fmt.Errorf("no application port for node %s", node.Name)
 	}
-	k.peersAddr = fmt.Sprintf("%s@%s:%d", k.id, host, k.p2p)
+	k.host = host
+	k.peersAddr = fmt.Sprintf("%s@%s", k.id, net.JoinHostPort(host, strconv.Itoa(k.p2p)))
 	return k, nil
 }
 
 // plannedNode is a node with keys k, its files and its endpoints.
-func plannedNode(n *apis.Network, host string, k nodeKeys, genesisJSON []byte, peers []string) (chain.PlannedNode, error) {
-	cfgTOML, err := nodeConfig(n, k, host, peers)
+func plannedNode(n *apis.Network, place chain.Placement, k nodeKeys, genesisJSON []byte, peers []string) (chain.PlannedNode, error) {
+	cfgTOML, err := nodeConfig(n, k, place, peers)
 	if err != nil {
 		return chain.PlannedNode{}, fmt.Errorf("config of %s: %w", k.node.Name, err)
 	}
@@ -240,11 +245,11 @@ func plannedNode(n *apis.Network, host string, k nodeKeys, genesisJSON []byte, p
 		Resources: runtime.Resources(k.node.Resources),
 	}
 	endpoints := map[string]string{
-		PortRPC: fmt.Sprintf("http://%s:%d", host, k.rpc),
+		PortRPC: "http://" + net.JoinHostPort(k.host, strconv.Itoa(k.rpc)),
 		PortP2P: "tcp://" + k.peersAddr,
 	}
 	if app(&n.Spec) == AppChainDock {
-		addr := net.JoinHostPort(host, fmt.Sprint(k.abci))
+		addr := net.JoinHostPort(place.LocalHost(), fmt.Sprint(k.abci))
 		spec.Ports[PortABCI] = k.abci
 		spec.Sidecars = []runtime.Sidecar{{
 			Name:         "app",
@@ -280,26 +285,26 @@ func genKey(r io.Reader) (ed25519.PrivKey, error) {
 	return ed25519.GenPrivKeyFromSecret(seed), nil
 }
 
-func nodeConfig(n *apis.Network, k nodeKeys, host string, peers []string) ([]byte, error) {
+func nodeConfig(n *apis.Network, k nodeKeys, place chain.Placement, peers []string) ([]byte, error) {
 	cfg := cmtcfg.DefaultConfig()
 	cfg.Moniker = k.node.Name
 	cfg.ProxyApp = AppKVStore
 	if app(&n.Spec) == AppChainDock {
-		cfg.ProxyApp = "tcp://" + net.JoinHostPort(host, fmt.Sprint(k.abci))
+		cfg.ProxyApp = "tcp://" + net.JoinHostPort(place.LocalHost(), fmt.Sprint(k.abci))
 		// Every transaction is indexed, so that the platform can find one
 		// by hash on any node.
 		cfg.TxIndex.Indexer = "kv"
 	}
 	cfg.LogLevel = "info"
-	cfg.P2P.ListenAddress = fmt.Sprintf("tcp://%s:%d", host, k.p2p)
-	cfg.P2P.ExternalAddress = fmt.Sprintf("%s:%d", host, k.p2p)
+	cfg.P2P.ListenAddress = "tcp://" + net.JoinHostPort(place.ListenHost(), strconv.Itoa(k.p2p))
+	cfg.P2P.ExternalAddress = net.JoinHostPort(k.host, strconv.Itoa(k.p2p))
 	cfg.P2P.PersistentPeers = strings.Join(peers, ",")
 	// All nodes share one host address: allow that, and keep the address
 	// book to the peers the plan names.
 	cfg.P2P.AllowDuplicateIP = true
 	cfg.P2P.AddrBookStrict = false
 	cfg.P2P.PexReactor = false
-	cfg.RPC.ListenAddress = fmt.Sprintf("tcp://%s:%d", host, k.rpc)
+	cfg.RPC.ListenAddress = "tcp://" + net.JoinHostPort(place.ListenHost(), strconv.Itoa(k.rpc))
 	cfg.RPC.PprofListenAddress = ""
 	cfg.Consensus.TimeoutCommit = n.Spec.Consensus.TimeoutCommit.Duration
 	cfg.Consensus.TimeoutPropose = n.Spec.Consensus.TimeoutPropose.Duration

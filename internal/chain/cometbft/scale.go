@@ -43,12 +43,13 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 	if genesisJSON == nil {
 		return nil, fmt.Errorf("reshape %s: the plan has no genesis", n.Metadata.Name)
 	}
+	place := chain.PlacementOf(req.Placement, req.Host)
 	added := make([]nodeKeys, len(req.Add))
 	for i, ns := range req.Add {
 		if slices.ContainsFunc(kept, func(pn chain.PlannedNode) bool { return pn.Name == ns.Name }) {
 			return nil, fmt.Errorf("reshape %s: node %s is already planned", n.Metadata.Name, ns.Name)
 		}
-		k, err := newKeys(req.Rand, &n.Spec, ns, req.Ports[ns.Name], req.Host)
+		k, err := newKeys(req.Rand, &n.Spec, ns, req.Ports[ns.Name], place.NodeHost(ns.Name))
 		if err != nil {
 			return nil, fmt.Errorf("reshape %s: %w", n.Metadata.Name, err)
 		}
@@ -78,7 +79,7 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 	}
 	for _, k := range added {
 		peers := slices.DeleteFunc(slices.Clone(all), func(p string) bool { return p == k.peersAddr })
-		pn, err := plannedNode(n, req.Host, k, genesisJSON, peers)
+		pn, err := plannedNode(n, place, k, genesisJSON, peers)
 		if err != nil {
 			return nil, fmt.Errorf("reshape %s: %w", n.Metadata.Name, err)
 		}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,13 +27,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // EnvBinDir names the directory holding the control plane's binaries.
 const EnvBinDir = "CHAINDOCK_KUBE_BIN_DIR"
 
-// StorageClass is a class whose volumes the cluster binds at once, from the
-// PersistentVolumes the cluster is started with.
+// StorageClass is the cluster's default class, whose volumes it binds at
+// once from the PersistentVolumes it is started with.
 const StorageClass = "chaindock-test"
 
 // FakeNode is the node kwok plays.
@@ -77,6 +79,9 @@ func Start(t *testing.T, volumes int) *Cluster {
 			t.Skipf("%s has no %s: run scripts/kube-test-bins.sh", dir, b)
 		}
 	}
+	// envtest logs through controller-runtime, which warns with a stack
+	// trace when no logger is set; its lines say nothing a test needs.
+	ctrllog.SetLogger(logr.Discard())
 	env := &envtest.Environment{BinaryAssetsDirectory: dir, ControlPlaneStopTimeout: 30 * time.Second}
 	cfg, err := env.Start()
 	if err != nil {
@@ -175,7 +180,9 @@ func (c *Cluster) prepare(t *testing.T, volumes int) {
 		t.Fatalf("create node: %v", err)
 	}
 	immediate := storagev1.VolumeBindingImmediate
-	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: StorageClass},
+	// The default class, so that claims that name none bind too.
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: StorageClass,
+		Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}},
 		Provisioner: "kubernetes.io/no-provisioner", VolumeBindingMode: &immediate}
 	if _, err := c.Client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
