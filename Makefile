@@ -59,8 +59,9 @@ test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, Ku
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZ_TIME) ./pkg/aksk
 
 .PHONY: bench
-bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL), Ethereum deploy and token transfers; prints JSON lines; BENCH=nodes|api|app|explorer|ethereum for one part
-	CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) run ./tests/bench $(BENCH)
+bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL), Ethereum deploy and token transfers, CometBFT scaling, Kubernetes deploy and delete; prints JSON lines; BENCH=nodes|api|app|explorer|ethereum|scale|kubernetes for one part
+	kube_dir="$$(./scripts/kube-test-bins.sh)" && \
+	CHAINDOCK_KUBE_BIN_DIR="$$kube_dir" CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) run ./tests/bench $(BENCH)
 
 GOLANGCI_LINT_VERSION := v2.6.2
 

@@ -120,6 +120,10 @@ func Config(kubeconfig []byte, ctxName string) (*rest.Config, string, apis.Error
 		return nil, "", errs
 	}
 	rc.Timeout = 10 * time.Second
+	// client-go's default of 5 requests a second (bursts of 10) would
+	// spread a node's dozen applies, or a check's access reviews, over
+	// seconds.
+	rc.QPS, rc.Burst = 50, 100
 	// Certificates that do not parse are the kubeconfig's fault, not the
 	// cluster's.
 	if _, err := rest.TransportFor(rc); err != nil {

@@ -7,7 +7,9 @@
 // committed per second, and the explorer's lookups among a million
 // transactions; and Ethereum (ethereum): deploy time of a 3-sealer
 // network, and token transfers through the gateway against straight to a
-// node's JSON-RPC.
+// node's JSON-RPC; and Kubernetes (kubernetes): registering a cluster,
+// deploying a network onto it and deleting it; and scaling a running
+// CometBFT network (scale).
 package main
 
 import (
@@ -70,6 +72,12 @@ func main() {
 		if err == nil {
 			err = benchEthereum(context.Background(), mustBinDir())
 		}
+		if err == nil {
+			err = benchScale(context.Background(), mustBinDir())
+		}
+		if err == nil {
+			err = benchKubernetes(context.Background(), mustBinDir())
+		}
 	case "nodes":
 		err = run()
 	case "api":
@@ -80,8 +88,12 @@ func main() {
 		err = benchExplorerStores(context.Background(), mustBinDir())
 	case "ethereum":
 		err = benchEthereum(context.Background(), mustBinDir())
+	case "scale":
+		err = benchScale(context.Background(), mustBinDir())
+	case "kubernetes":
+		err = benchKubernetes(context.Background(), mustBinDir())
 	default:
-		err = fmt.Errorf("usage: bench [all|nodes|api|app|explorer|ethereum]")
+		err = fmt.Errorf("usage: bench [all|nodes|api|app|explorer|ethereum|scale|kubernetes]")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

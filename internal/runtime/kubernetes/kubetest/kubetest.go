@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -40,6 +39,20 @@ const StorageClass = "chaindock-test"
 // FakeNode is the node kwok plays.
 const FakeNode = "kwok-node-0"
 
+// T is what the control plane needs of its caller: a test's *testing.T,
+// or a benchmark's stand-in.
+type T interface {
+	Helper()
+	Context() context.Context
+	Cleanup(func())
+	TempDir() string
+	Failed() bool
+	Logf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+}
+
 // Cluster is a running control plane.
 type Cluster struct {
 	Config     *rest.Config
@@ -52,7 +65,7 @@ type Cluster struct {
 }
 
 // UserKubeconfig is a kubeconfig of a new user of the cluster, in groups.
-func (c *Cluster) UserKubeconfig(t *testing.T, name string, groups ...string) []byte {
+func (c *Cluster) UserKubeconfig(t T, name string, groups ...string) []byte {
 	t.Helper()
 	u, err := c.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
 	if err != nil {
@@ -68,7 +81,7 @@ func (c *Cluster) UserKubeconfig(t *testing.T, name string, groups ...string) []
 // Start runs a control plane for the test and stops it when the test ends;
 // it skips the test when the binaries are missing. volumes is how many
 // 1Gi PersistentVolumes of StorageClass to offer.
-func Start(t *testing.T, volumes int) *Cluster {
+func Start(t T, volumes int) *Cluster {
 	t.Helper()
 	dir := os.Getenv(EnvBinDir)
 	if dir == "" {
@@ -141,7 +154,7 @@ func Start(t *testing.T, volumes int) *Cluster {
 }
 
 // run starts a component until the test ends.
-func (c *Cluster) run(t *testing.T, dir, name string, args ...string) {
+func (c *Cluster) run(t T, dir, name string, args ...string) {
 	t.Helper()
 	log, err := os.Create(filepath.Join(c.Logs, name+".log"))
 	if err != nil {
@@ -161,7 +174,7 @@ func (c *Cluster) run(t *testing.T, dir, name string, args ...string) {
 
 // prepare makes the fake node, the storage class and its volumes, and
 // waits for the node to be Ready.
-func (c *Cluster) prepare(t *testing.T, volumes int) {
+func (c *Cluster) prepare(t T, volumes int) {
 	t.Helper()
 	ctx := t.Context()
 	node := &corev1.Node{
@@ -221,7 +234,7 @@ func (c *Cluster) prepare(t *testing.T, volumes int) {
 
 // WaitFor polls cond every 200 ms until it holds, or fails the test with
 // what it last said.
-func (c *Cluster) WaitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
+func (c *Cluster) WaitFor(t T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
@@ -240,7 +253,7 @@ func (c *Cluster) WaitFor(t *testing.T, timeout time.Duration, what string, cond
 	}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
