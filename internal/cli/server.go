@@ -29,6 +29,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		controller    bool
 		logLevel      string
 		logFormat     string
+		images        []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -66,11 +67,20 @@ next server started on the same data directory re-adopts them.`,
 			if err != nil {
 				return err
 			}
+			imageMap := map[string]string{}
+			for _, im := range images {
+				prog, ref, ok := strings.Cut(im, "=")
+				if !ok || prog == "" || ref == "" || strings.ContainsAny(ref, " \t") {
+					return fmt.Errorf("--image %q: want PROGRAM=IMAGE, such as cometbft=registry.example/cometbft:v0.38.26", im)
+				}
+				imageMap[prog] = ref
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return server.Run(ctx, server.Config{
 				DataDir: dataDir, Listen: listen, StoreDSN: storeDSN, BinDirs: binDirs, Ports: ports,
 				ProbeInterval: probeInterval, RateLimit: rateLimit, GatewayRate: gatewayRate, NoController: !controller, Log: slog.New(h),
+				Images: imageMap,
 			})
 		},
 	}
@@ -83,6 +93,7 @@ next server started on the same data directory re-adopts them.`,
 	f.BoolVar(&controller, "controller", true, "run the controller; false serves the API only (a replica beside a server that runs it)")
 	f.Float64Var(&gatewayRate, "gateway-rate", 0, "transactions per second each caller may submit to one network through the gateway, with bursts of twice that; 0 for no limit beyond --rate-limit")
 	f.Float64Var(&rateLimit, "rate-limit", 100, "API requests per second each caller (user, API key or token) may make, with bursts of twice that; 0 for no limit")
+	f.StringArrayVar(&images, "image", nil, "PROGRAM=IMAGE: the container image of a node program (cometbft, geth, chaindock-app) on the kubernetes runtime, instead of the official one; repeat for each")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

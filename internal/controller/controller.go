@@ -49,6 +49,10 @@ type Options struct {
 	ResyncInterval time.Duration
 	// Workers reconcile different networks at once.
 	Workers int
+	// Images replace the official image of a node program, a sidecar's
+	// or an init step's (by program name), on runtimes that run
+	// containers.
+	Images map[string]string
 }
 
 // Controller reconciles networks.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -160,7 +161,7 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 	c.mu.Lock()
 	c.nodeNetwork[id] = n.Metadata.Name
 	c.mu.Unlock()
-	spec := node.Spec
+	spec := c.withImages(n, node.Spec)
 	spec.ID = id
 	spec.Labels = map[string]string{LabelNetwork: n.Metadata.Name, LabelNetworkUID: n.Metadata.UID, LabelNode: node.Name}
 	if n.Spec.Cluster != "" {
@@ -382,4 +383,31 @@ func (c *Controller) collectOrphans(ctx context.Context) {
 			c.log.Error("remove orphaned node", "node_id", f.st.ID, "err", err)
 		}
 	}
+}
+
+// withImages is spec with the images the server was told to use for its
+// programs, on runtimes that run containers.
+func (c *Controller) withImages(n *apis.Network, spec runtime.NodeSpec) runtime.NodeSpec {
+	if len(c.opts.Images) == 0 {
+		return spec
+	}
+	if _, pods := c.opts.Runtimes[n.Spec.Runtime].(runtime.Addresser); !pods {
+		return spec
+	}
+	if im, ok := c.opts.Images[spec.Program]; ok {
+		spec.Image = im
+	}
+	spec.Sidecars = slices.Clone(spec.Sidecars)
+	for i, sc := range spec.Sidecars {
+		if im, ok := c.opts.Images[sc.Program]; ok {
+			spec.Sidecars[i].Image = im
+		}
+	}
+	spec.Init = slices.Clone(spec.Init)
+	for i, st := range spec.Init {
+		if im, ok := c.opts.Images[st.Program]; ok {
+			spec.Init[i].Image = im
+		}
+	}
+	return spec
 }

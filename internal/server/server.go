@@ -70,6 +70,9 @@ type Config struct {
 	// to one network; zero for no limit.
 	GatewayRate float64
 	Log         *slog.Logger
+	// Images replace the official image of a node program (by program
+	// name) on runtimes that run containers.
+	Images map[string]string
 	// Ready, if set, is called with the API's address once it listens.
 	Ready func(addr string)
 }
@@ -125,7 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 	m := metrics.New()
 	ctrlOpts := controller.Options{
 		Store: st, Runtimes: runtimes, Metrics: m, Log: log, Host: "127.0.0.1",
-		Ports: cfg.Ports, ProbeInterval: cfg.ProbeInterval,
+		Ports: cfg.Ports, ProbeInterval: cfg.ProbeInterval, Images: cfg.Images,
 	}
 	// The controller of the current leadership term, if this server leads.
 	var ctrl atomic.Pointer[controller.Controller]

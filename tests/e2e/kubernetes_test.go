@@ -28,7 +28,10 @@ func TestCometBFTOnKubernetes(t *testing.T) {
 	kc := kubetest.Start(t, 8)
 	ctx := t.Context()
 	binDir, dataDir := setup(t)
-	args := []string{"--port-range", "31925-31949", "--probe-interval", "500ms"}
+	// The server is told to use another CometBFT image: the nodes it
+	// applies take it.
+	const image = "registry.example/cometbft:v0.38.26-custom"
+	args := []string{"--port-range", "31925-31949", "--probe-interval", "500ms", "--image", "cometbft=" + image}
 	srv := startServer(t, binDir, dataDir, args...)
 	cl := cli{t: t, bin: filepath.Join(binDir, "chaindock"), dataDir: dataDir}
 	cl.ok("cluster", "add", "lab", "--kubeconfig", kc.Kubeconfig)
@@ -110,6 +113,16 @@ spec:
 		}
 		if got != 4 {
 			t.Errorf("%d %s after the server was killed during the apply, want 4", got, kind)
+		}
+	}
+
+	stsList, err := kc.Client.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sts := range stsList.Items {
+		if got := sts.Spec.Template.Spec.Containers[0].Image; got != image {
+			t.Errorf("%s runs image %s, want %s as --image said", sts.Name, got, image)
 		}
 	}
 

@@ -18,6 +18,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -510,6 +511,10 @@ func (r *Runtime) status(ctx context.Context, sts *appsv1.StatefulSet) (runtime.
 	pod, err := r.cs.CoreV1().Pods(sts.Namespace).Get(ctx, sts.Name+"-0", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		st.State, st.Message = runtime.StateRunning, "waiting for its pod to be created"
+		// Why not, if the cluster said (a quota, a missing class).
+		if w := r.lastWarning(ctx, sts.Namespace, "StatefulSet", sts.Name); w != "" {
+			st.Message += ": " + w
+		}
 		return st, nil
 	}
 	if err != nil {
@@ -544,7 +549,44 @@ func (r *Runtime) status(ctx context.Context, sts *appsv1.StatefulSet) (runtime.
 			}
 		}
 	}
+	if !st.Pod.Ready && pod.Status.Phase != corev1.PodPending {
+		// A pending pod's conditions say why; a running one that is not
+		// ready says it in events (probes failing, a crash loop).
+		if w := r.lastWarning(ctx, pod.Namespace, "Pod", pod.Name); w != "" {
+			st.Message = strings.TrimPrefix(st.Message+"; "+w, "; ")
+		}
+	}
 	return st, nil
+}
+
+// lastWarning is the newest warning event about an object, as "reason:
+// message", or "" when there is none (or the events cannot be read).
+func (r *Runtime) lastWarning(ctx context.Context, ns, kind, name string) string {
+	list, err := r.cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + name + ",type=" + corev1.EventTypeWarning,
+	})
+	if err != nil || len(list.Items) == 0 {
+		return ""
+	}
+	newest := list.Items[0]
+	// Core events carry their last time; events.k8s.io ones, their
+	// first, and a series' last.
+	at := func(e corev1.Event) time.Time {
+		t := e.LastTimestamp.Time
+		if e.EventTime.After(t) {
+			t = e.EventTime.Time
+		}
+		if e.Series != nil && e.Series.LastObservedTime.After(t) {
+			t = e.Series.LastObservedTime.Time
+		}
+		return t
+	}
+	for _, e := range list.Items[1:] {
+		if at(e).After(at(newest)) {
+			newest = e
+		}
+	}
+	return newest.Reason + ": " + newest.Message
 }
 
 // podStatus is what the cluster says of a node's pod.

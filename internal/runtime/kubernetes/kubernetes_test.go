@@ -323,3 +323,29 @@ func TestOptionsNameWhatIsWrong(t *testing.T) {
 		t.Errorf("a network name too long for a namespace: %v", err)
 	}
 }
+
+// TestStatusSaysWhyAPodDoesNotRun checks that the cluster's own word
+// reaches a node's status: a node asking more CPU than any node has is not
+// scheduled, and its status says so.
+func TestStatusSaysWhyAPodDoesNotRun(t *testing.T) {
+	c := kubetest.Start(t, 4)
+	ctx := t.Context()
+	rt, err := New(c.Client, Options{QuotaCPU: "1000", QuotaMemory: "1Ti"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := nodeSpec("starved", "validator-0")
+	spec.Sidecars = nil
+	spec.Resources = runtime.Resources{CPU: "80", Memory: "1Gi"}
+	if _, err := rt.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(t, time.Minute, "the status to say the pod is not scheduled", func(ctx context.Context) (bool, string) {
+		st, err := rt.Inspect(ctx, spec.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.State == runtime.StateRunning && st.Pod != nil && st.Pod.Phase == "Pending" &&
+			strings.Contains(st.Message, "Unschedulable") && strings.Contains(st.Message, "Insufficient cpu"), st.Message
+	})
+}
