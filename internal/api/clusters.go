@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -100,13 +101,8 @@ func (a *API) createCluster(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, err)
 		return
 	}
-	out, err := toCluster(o)
-	if err != nil {
-		a.storeError(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/api/v1/clusters/"+out.Name)
-	writeJSON(w, http.StatusCreated, out)
+	w.Header().Set("Location", "/api/v1/clusters/"+o.Name)
+	a.writeCluster(w, r, http.StatusCreated, o)
 }
 
 // checkCluster asks the cluster and stores what it found, retrying once
@@ -151,44 +147,46 @@ func (a *API) listClusters(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }
 
-func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
+// clusterOf loads the cluster in the path, for platform administrators.
+func (a *API) clusterOf(w http.ResponseWriter, r *http.Request) (*store.Object, bool) {
 	if !a.allow(w, r, auth.PlatformManage, auth.Scope{}) {
-		return
+		return nil, false
 	}
 	o, err := a.opts.Store.Get(r.Context(), KindCluster, chi.URLParam(r, "cluster"))
 	if err != nil {
 		a.storeError(w, r, err)
-		return
+		return nil, false
 	}
+	return o, true
+}
+
+func (a *API) writeCluster(w http.ResponseWriter, r *http.Request, status int, o *store.Object) {
 	c, err := toCluster(o)
 	if err != nil {
 		a.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, status, c)
+}
+
+func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
+	if o, ok := a.clusterOf(w, r); ok {
+		a.writeCluster(w, r, http.StatusOK, o)
+	}
 }
 
 // recheckCluster checks a registered cluster again.
 func (a *API) recheckCluster(w http.ResponseWriter, r *http.Request) {
-	if !a.allow(w, r, auth.PlatformManage, auth.Scope{}) {
+	o, ok := a.clusterOf(w, r)
+	if !ok {
 		return
 	}
-	o, err := a.opts.Store.Get(r.Context(), KindCluster, chi.URLParam(r, "cluster"))
+	kc, kctx, err := clusters.Source{Store: a.opts.Store}.Kubeconfig(r.Context(), o.Name)
 	if err != nil {
 		a.storeError(w, r, err)
 		return
 	}
-	var spec clusterSpec
-	if err := json.Unmarshal(o.Spec, &spec); err != nil {
-		a.storeError(w, r, err)
-		return
-	}
-	kc, err := a.opts.Store.GetBlob(r.Context(), o.UID, clusterKubeconfig)
-	if err != nil {
-		a.storeError(w, r, err)
-		return
-	}
-	rc, _, errs := clusters.Config(kc, spec.Context)
+	rc, _, errs := clusters.Config(kc, kctx)
 	if len(errs) > 0 {
 		a.storeError(w, r, errs.Err())
 		return
@@ -197,21 +195,34 @@ func (a *API) recheckCluster(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, err)
 		return
 	}
-	c, err := toCluster(o)
-	if err != nil {
-		a.storeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, c)
+	a.writeCluster(w, r, http.StatusOK, o)
 }
 
+// deleteCluster forgets a cluster no network runs on.
 func (a *API) deleteCluster(w http.ResponseWriter, r *http.Request) {
-	if !a.allow(w, r, auth.PlatformManage, auth.Scope{}) {
+	o, ok := a.clusterOf(w, r)
+	if !ok {
 		return
 	}
-	o, err := a.opts.Store.Get(r.Context(), KindCluster, chi.URLParam(r, "cluster"))
+	nets, err := a.opts.Store.List(r.Context(), apis.KindNetwork)
 	if err != nil {
 		a.storeError(w, r, err)
+		return
+	}
+	var users []string
+	for _, no := range nets {
+		n, err := store.ObjectToNetwork(no)
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		if n.Spec.Cluster == o.Name {
+			users = append(users, n.Metadata.Name)
+		}
+	}
+	if len(users) > 0 {
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
+			Detail: fmt.Sprintf("networks %s run on cluster %s: delete them first", strings.Join(users, ", "), o.Name)})
 		return
 	}
 	if err := a.opts.Store.Delete(r.Context(), KindCluster, o.Name, o.UID); err != nil {

@@ -164,6 +164,8 @@ spec:
 		t.Errorf("the network is Running, yet no container runs: %s", framework.Describe(n))
 	}
 
+	// A cluster a network runs on stays registered.
+	cl.fails("networks k8s run on cluster lab: delete them first", "cluster", "remove", "lab")
 	if _, err := c.DeleteNetwork(ctx, "k8s"); err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +182,6 @@ spec:
 		}
 		return false, string(nsObj.Status.Phase)
 	})
+	cl.ok("cluster", "remove", "lab")
 	srv.Stop()
 }
