@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -318,8 +319,22 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			t.Errorf("route %s is not in openapi.json", r)
 			continue
 		}
-		if _, ok := ops[strings.ToLower(method)]; !ok {
+		op, ok := ops[strings.ToLower(method)]
+		if !ok {
 			t.Errorf("route %s: openapi.json has no %s operation for %s", r, method, path)
+			continue
+		}
+		// Responses are keyed by status code (or default).
+		var o struct {
+			Responses map[string]json.RawMessage `json:"responses"`
+		}
+		if err := json.Unmarshal(op, &o); err != nil || len(o.Responses) == 0 {
+			t.Errorf("route %s: no responses (%v)", r, err)
+		}
+		for code := range o.Responses {
+			if _, err := strconv.Atoi(code); err != nil && code != "default" {
+				t.Errorf("route %s: response key %q is not a status code", r, code)
+			}
 		}
 	}
 }
