@@ -259,6 +259,15 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 		if ns.StartedAt != nil && now.Sub(*ns.StartedAt) > 30*time.Second {
 			ns.Message = fmt.Sprintf("RPC not answering: %v", err)
 		}
+		// A node the runtime could not start yet says why (a pod the
+		// cluster did not create or schedule); that, not the silent
+		// RPC, is the news.
+		if st.Waiting != "" {
+			ns.Phase, ns.Message = apis.NodePending, st.Waiting
+			if prev.Message != st.Waiting {
+				c.event(ctx, n, apis.EventWarning, "NodeWaiting", node.Name, "%s: %s", node.Name, st.Waiting)
+			}
+		}
 		return ns, nil
 	}
 	c.opts.Metrics.NodeUp.WithLabelValues(n.Metadata.Name, node.Name).Set(1)

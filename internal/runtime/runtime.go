@@ -117,6 +117,9 @@ type Status struct {
 	// Pod is what a cluster says of the node's pod, on runtimes that run
 	// pods.
 	Pod *PodStatus
+	// Waiting says why a node the runtime means to run does not run yet
+	// (its pod not created, or not scheduled), in the runtime's words.
+	Waiting string
 }
 
 // PodStatus is a node's pod as its cluster reports it.

@@ -164,6 +164,34 @@ spec:
 		t.Errorf("the network is Running, yet no container runs: %s", framework.Describe(n))
 	}
 
+	// A node beyond its namespace's quota (16 CPUs by default) gets no
+	// pod: its status and an event say why, in the cluster's words.
+	hungry := []byte("apiVersion: chaindock/v1\nkind: Network\nmetadata: {name: hungry}\nspec: {chain: cometbft, runtime: kubernetes, cluster: lab, validators: 1, resources: {cpu: \"80\", memory: 1Gi}}\n")
+	if _, err := c.CreateNetwork(ctx, hungry); err != nil {
+		t.Fatal(err)
+	}
+	kc.WaitFor(t, time.Minute, "the hungry node's status to say why it has no pod", func(ctx context.Context) (bool, string) {
+		h, err := c.GetNetwork(ctx, "hungry")
+		if err != nil || len(h.Status.Nodes) != 1 {
+			return false, fmt.Sprint(err)
+		}
+		s := h.Status.Nodes[0]
+		return s.Phase == apis.NodePending && strings.Contains(s.Message, "exceeded quota"), fmt.Sprintf("%s: %s (pod %+v)", s.Phase, s.Message, s.Pod)
+	})
+	pending := false
+	for _, e := range networkEvents(t, c, "hungry") {
+		pending = pending || e.Reason == "NodeWaiting" && strings.Contains(e.Message, "exceeded quota")
+	}
+	if !pending {
+		t.Error("no NodeWaiting event for the node its namespace's quota refuses")
+	}
+	if _, err := c.DeleteNetwork(ctx, "hungry"); err != nil {
+		t.Fatal(err)
+	}
+	if err := framework.WaitGone(ctx, c, "hungry", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
 	// A cluster a network runs on stays registered.
 	cl.fails("networks k8s run on cluster lab: delete them first", "cluster", "remove", "lab")
 	if _, err := c.DeleteNetwork(ctx, "k8s"); err != nil {

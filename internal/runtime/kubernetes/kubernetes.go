@@ -514,6 +514,7 @@ func (r *Runtime) status(ctx context.Context, sts *appsv1.StatefulSet) (runtime.
 		// Why not, if the cluster said (a quota, a missing class).
 		if w := r.lastWarning(ctx, sts.Namespace, "StatefulSet", sts.Name); w != "" {
 			st.Message += ": " + w
+			st.Waiting = st.Message
 		}
 		return st, nil
 	}
@@ -546,6 +547,7 @@ func (r *Runtime) status(ctx context.Context, sts *appsv1.StatefulSet) (runtime.
 		for _, c := range pod.Status.Conditions {
 			if c.Status == corev1.ConditionFalse && c.Message != "" {
 				st.Message = fmt.Sprintf("pod pending: %s: %s", c.Reason, c.Message)
+				st.Waiting = st.Message
 			}
 		}
 	}

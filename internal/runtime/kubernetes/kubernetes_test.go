@@ -345,7 +345,7 @@ func TestStatusSaysWhyAPodDoesNotRun(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return st.State == runtime.StateRunning && st.Pod != nil && st.Pod.Phase == "Pending" &&
+		return st.State == runtime.StateRunning && st.Pod != nil && st.Pod.Phase == "Pending" && st.Waiting == st.Message &&
 			strings.Contains(st.Message, "Unschedulable") && strings.Contains(st.Message, "Insufficient cpu"), st.Message
 	})
 }
