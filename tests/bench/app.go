@@ -175,19 +175,12 @@ func benchApp(ctx context.Context, binDir string) error {
 // submission through the gateway and straight to a node, and how many
 // notarisations the chain commits per second.
 func benchGateway(ctx context.Context, binDir string) (err error) {
-	tmp, err := os.MkdirTemp("", "chaindock-bench-app")
-	if err != nil {
-		return err
-	}
-	dataDir := filepath.Join(tmp, "data")
-	defer os.RemoveAll(tmp)
-	defer framework.KillAllUnder(dataDir)
-	srv, err := framework.StartServer(ctx, binDir, dataDir,
+	srv, dataDir, stop, err := benchServer(ctx, binDir, "app",
 		"--port-range", appPortRange, "--rate-limit", "0", "--gateway-rate", "0", "--log-level", "warn")
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
+	defer stop()
 	c := srv.Client
 
 	const name = "bench-app"

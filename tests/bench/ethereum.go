@@ -47,19 +47,12 @@ func benchEthereum(ctx context.Context, binDir string) (err error) {
 	if _, err := os.Stat(filepath.Join(binDir, "geth")); err != nil {
 		return fmt.Errorf("%s has no geth: run make build", binDir)
 	}
-	tmp, err := os.MkdirTemp("", "chaindock-bench-eth")
-	if err != nil {
-		return err
-	}
-	dataDir := filepath.Join(tmp, "data")
-	defer os.RemoveAll(tmp)
-	defer framework.KillAllUnder(dataDir)
-	srv, err := framework.StartServer(ctx, binDir, dataDir,
+	srv, dataDir, stop, err := benchServer(ctx, binDir, "eth",
 		"--port-range", ethPortRange, "--rate-limit", "0", "--gateway-rate", "0", "--log-level", "warn")
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
+	defer stop()
 	c := srv.Client
 
 	keys := make([]*ecdsa.PrivateKey, ethWorkers)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -79,14 +78,11 @@ func benchKubernetes(ctx context.Context, binDir string) (err error) {
 	}()
 	kc := kubetest.Start(bt, 4*runs)
 
-	tmp := bt.TempDir()
-	dataDir := filepath.Join(tmp, "data")
-	defer framework.KillAllUnder(dataDir)
-	srv, err := framework.StartServer(ctx, binDir, dataDir, "--port-range", kubePortRange, "--rate-limit", "0", "--log-level", "warn", "--probe-interval", "500ms")
+	srv, _, stop, err := benchServer(ctx, binDir, "kube", "--port-range", kubePortRange, "--rate-limit", "0", "--log-level", "warn", "--probe-interval", "500ms")
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
+	defer stop()
 	c := srv.Client
 
 	kubeconfig, err := os.ReadFile(kc.Kubeconfig)

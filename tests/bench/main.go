@@ -46,6 +46,26 @@ func emit(f figure) {
 	fmt.Println(string(b))
 }
 
+// benchServer starts a server on a new data directory; stop stops it and
+// removes what it left behind, node processes and files.
+func benchServer(ctx context.Context, binDir, name string, args ...string) (srv *framework.Server, dataDir string, stop func(), err error) {
+	tmp, err := os.MkdirTemp("", "chaindock-bench-"+name)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	dataDir = filepath.Join(tmp, "data")
+	cleanup := func() {
+		framework.KillAllUnder(dataDir)
+		_ = os.RemoveAll(tmp)
+	}
+	srv, err = framework.StartServer(ctx, binDir, dataDir, args...)
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	return srv, dataDir, func() { srv.Stop(); cleanup() }, nil
+}
+
 func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)

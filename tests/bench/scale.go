@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/chaindock/chaindock/internal/api"
@@ -23,18 +21,11 @@ const scalePortRange = "34400-34499"
 // power; the fifth taken away until it is gone; each through PUT
 // .../scale, as the API reports it.
 func benchScale(ctx context.Context, binDir string) error {
-	tmp, err := os.MkdirTemp("", "chaindock-bench-scale")
+	srv, _, stop, err := benchServer(ctx, binDir, "scale", "--port-range", scalePortRange, "--rate-limit", "0", "--log-level", "warn", "--probe-interval", "200ms")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	dataDir := filepath.Join(tmp, "data")
-	defer framework.KillAllUnder(dataDir)
-	srv, err := framework.StartServer(ctx, binDir, dataDir, "--port-range", scalePortRange, "--rate-limit", "0", "--log-level", "warn", "--probe-interval", "200ms")
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
+	defer stop()
 	c := srv.Client
 	const name = "bench-scale"
 	if _, err := c.CreateNetwork(ctx, framework.CometBFTSpec(name, 4, "1s")); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain/ethereum/templates"
 )
 
 func TestTemplatesAreValidPackages(t *testing.T) {
@@ -196,5 +197,51 @@ func TestTxSender(t *testing.T) {
 	}
 	if _, ok := New().TxSender([]byte{1, 2}); ok {
 		t.Error("garbage has a sender")
+	}
+}
+
+// TestTemplatesHaveNoPush0 walks both the creation and the runtime code of
+// the shipped builds: the chain's London genesis has no PUSH0.
+func TestTemplatesHaveNoPush0(t *testing.T) {
+	for _, name := range []string{"Notary", "Token"} {
+		var a struct {
+			Bytecode         string `json:"bytecode"`
+			DeployedBytecode string `json:"deployedBytecode"`
+		}
+		if err := json.Unmarshal(templates.BuildJSON(name), &a); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for field, s := range map[string]string{"bytecode": a.Bytecode, "deployedBytecode": a.DeployedBytecode} {
+			code, err := hexutil.Decode(s)
+			if err != nil || len(code) == 0 {
+				t.Fatalf("%s: %s: %v", name, field, err)
+			}
+			if at, ok := firstPush0(code); ok {
+				t.Errorf("%s: %s has PUSH0 at offset %d", name, field, at)
+			}
+		}
+	}
+}
+
+func TestFirstPush0(t *testing.T) {
+	for _, c := range []struct {
+		code string
+		want int // -1: none
+	}{
+		{"6080604052", -1},
+		{"5f", 0},
+		{"60805f", 2},
+		{"605f", -1}, // 0x5f is PUSH1's immediate
+		{"7f" + strings.Repeat("5f", 32) + "00", -1}, // PUSH32's immediates
+		{"00fe5f", -1}, // after INVALID: data, not code
+		{"615f5f5f", 3},
+	} {
+		at, ok := firstPush0(hexutil.MustDecode("0x" + c.code))
+		if !ok {
+			at = -1
+		}
+		if at != c.want {
+			t.Errorf("firstPush0(%s) = %d, want %d", c.code, at, c.want)
+		}
 	}
 }

@@ -146,56 +146,6 @@ func TestArtifacts(t *testing.T) {
 	}
 }
 
-// push0At returns the offset of the first PUSH0 (0x5f) opcode in code, or
-// -1. It skips the immediates of PUSH1..PUSH32 and stops at the first
-// INVALID (0xfe), which the compiler places before the data and metadata
-// that follow the code.
-func push0At(code []byte) int {
-	for i := 0; i < len(code); i++ {
-		op := code[i]
-		switch {
-		case op == 0x5f:
-			return i
-		case op == 0xfe:
-			return -1
-		case op >= 0x60 && op <= 0x7f:
-			i += int(op-0x60) + 1
-		}
-	}
-	return -1
-}
-
-func TestPush0At(t *testing.T) {
-	for _, c := range []struct {
-		code string
-		want int
-	}{
-		{"6080604052", -1},
-		{"5f", 0},
-		{"60805f", 2},
-		{"605f", -1}, // 0x5f is PUSH1's immediate
-		{"7f" + strings.Repeat("5f", 32) + "00", -1}, // PUSH32's immediates
-		{"00fe5f", -1}, // after INVALID: data, not code
-		{"615f5f5f", 3},
-	} {
-		code, _ := hex.DecodeString(c.code)
-		if got := push0At(code); got != c.want {
-			t.Errorf("push0At(%s) = %d, want %d", c.code, got, c.want)
-		}
-	}
-}
-
-func TestNoPush0(t *testing.T) {
-	for _, name := range templateNames {
-		a, _ := load(t, name)
-		for field, s := range map[string]string{"bytecode": a.Bytecode, "deployedBytecode": a.DeployedBytecode} {
-			if at := push0At(decodeHex(t, name, field, s)); at >= 0 {
-				t.Errorf("%s: %s has PUSH0 at offset %d; the chain's London genesis does not know it", name, field, at)
-			}
-		}
-	}
-}
-
 func TestReproducible(t *testing.T) {
 	dir := os.Getenv("CHAINDOCK_SOLC_DIR")
 	if dir == "" {
