@@ -13,7 +13,7 @@ TEST_FLAGS      ?= -timeout 40m -count=1
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: $(BIN)/cometbft $(BIN)/geth ## Build bin/chaindock, its node shim and application, and install the pinned cometbft and geth into bin/
@@ -57,6 +57,11 @@ test: build ## Run every test (unit, store on SQLite and PostgreSQL, runtime, Ku
 	./scripts/with-postgres.sh $(GO) test $(TEST_FLAGS) ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeNetwork$$' -fuzztime $(FUZZ_TIME) ./internal/apis
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZ_TIME) ./pkg/aksk
+
+.PHONY: e2e-k8s
+e2e-k8s: build ## Run real CometBFT and Ethereum networks in pods on the cluster of KUBECONFIG (the server runs here, outside the cluster)
+	@test -n "$(KUBECONFIG)" || { echo "set KUBECONFIG to the kubeconfig of a cluster whose kubelets run containers"; exit 2; }
+	CHAINDOCK_E2E_KUBECONFIG="$(KUBECONFIG)" CHAINDOCK_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 45m -v -run '^TestChainsOnARealCluster$$' ./tests/e2e
 
 .PHONY: bench
 bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL), Ethereum deploy and token transfers, CometBFT scaling, Kubernetes deploy and delete; prints JSON lines; BENCH=nodes|api|app|explorer|ethereum|scale|kubernetes for one part

@@ -154,7 +154,9 @@ type NetworkStatus struct {
 
 // PodInfo is a node's pod as its cluster reports it.
 type PodInfo struct {
-	Name     string `json:"name"` // namespace/name
+	Name string `json:"name"` // namespace/name
+	// UID changes when the cluster replaces the pod.
+	UID      string `json:"uid,omitempty"`
 	Phase    string `json:"phase"`
 	Ready    bool   `json:"ready"`
 	Restarts int    `json:"restarts"`

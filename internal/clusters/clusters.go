@@ -51,6 +51,9 @@ var Permissions = func() []Permission {
 	add("", []string{"services", "configmaps", "secrets", "persistentvolumeclaims", "resourcequotas", "limitranges"}, append(crud, "deletecollection"))
 	add("", []string{"pods", "events"}, []string{"get", "list", "watch"})
 	add("", []string{"pods/log"}, []string{"get"})
+	// A node's RPC through the API server, for a server outside the
+	// cluster (GET and POST).
+	add("", []string{"services/proxy"}, []string{"get", "create"})
 	add("apps", []string{"statefulsets"}, append(crud, "deletecollection"))
 	add("networking.k8s.io", []string{"networkpolicies"}, crud)
 	return out

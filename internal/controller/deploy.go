@@ -239,10 +239,18 @@ func (c *Controller) reconcileNode(ctx context.Context, n *apis.Network, drv cha
 	ns.PID = st.PID
 	ns.Pod = nil
 	if p := st.Pod; p != nil {
-		ns.Pod = &apis.PodInfo{Name: p.Name, Phase: p.Phase, Ready: p.Ready, Restarts: p.Restarts, PodIP: p.PodIP, HostIP: p.HostIP, Node: p.Node}
+		ns.Pod = &apis.PodInfo{Name: p.Name, UID: p.UID, Phase: p.Phase, Ready: p.Ready, Restarts: p.Restarts, PodIP: p.PodIP, HostIP: p.HostIP, Node: p.Node}
 		if st.Message != "" && ns.Message == "" {
 			ns.Message = st.Message
 		}
+	}
+	// The cluster replaces a pod on its own (evicted, deleted, its
+	// machine gone): say so, as the process runtime's crashes are said.
+	switch {
+	case prev.Pod != nil && prev.Pod.UID != "" && ns.Pod != nil && ns.Pod.UID != "" && prev.Pod.UID != ns.Pod.UID:
+		c.event(ctx, n, apis.EventWarning, "PodReplaced", node.Name, "the cluster replaced the pod of %s (%s, uid %s, was %s)", node.Name, ns.Pod.Name, ns.Pod.UID, prev.Pod.UID)
+	case prev.Pod != nil && prev.Pod.UID != "" && ns.Pod == nil && st.State == runtime.StateRunning:
+		c.event(ctx, n, apis.EventWarning, "PodGone", node.Name, "the pod of %s (%s) is gone; its stateful set makes another", node.Name, prev.Pod.Name)
 	}
 	if ns.StartedAt == nil && !st.StartedAt.IsZero() {
 		t := st.StartedAt

@@ -125,6 +125,7 @@ type Status struct {
 // PodStatus is a node's pod as its cluster reports it.
 type PodStatus struct {
 	Name     string // namespace/name
+	UID      string // changes when the pod is replaced
 	Phase    string
 	Ready    bool
 	Restarts int

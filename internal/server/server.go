@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chaindock/chaindock/internal/api"
 	"github.com/chaindock/chaindock/internal/apis"
@@ -124,8 +126,20 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("runtime %s: %w", name, err)
 		}
 		runtimes[name] = rt
+		if c, ok := rt.(io.Closer); ok {
+			defer c.Close()
+		}
+		if r, ok := rt.(chain.Router); ok {
+			defer chain.AddRouter(r)()
+		}
 	}
 	m := metrics.New()
+	for _, rt := range runtimes {
+		// Runtimes that count their own work (requests to clusters).
+		if c, ok := rt.(prometheus.Collector); ok {
+			m.Registry.MustRegister(c)
+		}
+	}
 	ctrlOpts := controller.Options{
 		Store: st, Runtimes: runtimes, Metrics: m, Log: log, Host: "127.0.0.1",
 		Ports: cfg.Ports, ProbeInterval: cfg.ProbeInterval, Images: cfg.Images,

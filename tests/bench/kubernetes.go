@@ -13,13 +13,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/chaindock/chaindock/internal/api"
+	"github.com/chaindock/chaindock/internal/client"
 	"github.com/chaindock/chaindock/internal/clusters"
 	"github.com/chaindock/chaindock/internal/runtime/kubernetes/kubetest"
 	"github.com/chaindock/chaindock/tests/framework"
 )
 
-// kubePortRange holds the ports the controller hands to pods' nodes.
-const kubePortRange = "34300-34399"
+// kubePortRange holds the ports the controller hands to pods' nodes:
+// two a node, for the scale run's 800 nodes.
+const kubePortRange = "34000-35999"
+
+// scaleNetworks is how many 4-validator networks the scale run applies.
+const scaleNetworks = 200
 
 // benchT stands in for a test's *testing.T around the control plane: a
 // failure ends the part with an error.
@@ -102,11 +107,19 @@ func benchKubernetes(ctx context.Context, binDir string) (err error) {
 	emit(figure{Metric: "k8s_cluster_register_s", Value: took, Unit: "s", Samples: []float64{took},
 		Note: fmt.Sprintf("POST /api/v1/clusters: the kubeconfig checked and sealed, the server's version and %d permissions asked by SelfSubjectAccessReview", len(clusters.Permissions))})
 
-	var deploys, deletes []float64
+	requests := func() float64 {
+		v, err := framework.MetricSum(ctx, c, "chaindock_kube_api_requests_total", map[string]string{"cluster": "lab"})
+		if err != nil {
+			panic(benchStop{err.Error()})
+		}
+		return v
+	}
+	var deploys, deletes, perDeploy []float64
 	for i := range runs {
 		name := fmt.Sprintf("bench-k8s-%d", i)
 		spec := fmt.Appendf(nil, "apiVersion: chaindock/v1\nkind: Network\nmetadata: {name: %s}\nspec: {chain: cometbft, runtime: kubernetes, cluster: lab, validators: 4}\n", name)
 		start := time.Now()
+		before := requests()
 		if _, err := c.CreateNetwork(ctx, spec); err != nil {
 			return err
 		}
@@ -130,6 +143,7 @@ func benchKubernetes(ctx context.Context, binDir string) (err error) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		deploys = append(deploys, round(time.Since(start).Seconds()))
+		perDeploy = append(perDeploy, requests()-before)
 
 		start = time.Now()
 		if _, err := c.DeleteNetwork(ctx, name); err != nil {
@@ -152,7 +166,64 @@ func benchKubernetes(ctx context.Context, binDir string) (err error) {
 	}
 	emit(figure{Metric: "k8s_deploy_4v_s", Value: median(deploys), Unit: "s", Samples: deploys,
 		Note: "create a 4-validator CometBFT network on a registered cluster until the status shows every node's pod Running and Ready (kube-apiserver v1.34.2 with kwok as the kubelet: no container runs)"})
+	emit(figure{Metric: "k8s_deploy_4v_requests", Value: median(perDeploy), Unit: "requests", Samples: perDeploy,
+		Note: "requests the server sent the cluster for one such deploy (chaindock_kube_api_requests_total); the first run also opens the watches"})
 	emit(figure{Metric: "k8s_delete_4v_s", Value: median(deletes), Unit: "s", Samples: deletes,
 		Note: "delete it until the network is gone and its namespace with every object in it"})
+	return benchKubernetesScale(ctx, bt, kc, c, requests)
+}
+
+// benchKubernetesScale applies scaleNetworks 4-validator networks at once
+// and waits until every one of their pods is Running and Ready in the
+// statuses; then counts the requests the server sends the cluster in a
+// minute while nothing changes.
+func benchKubernetesScale(ctx context.Context, bt *benchT, kc *kubetest.Cluster, c *client.Client, requests func() float64) error {
+	pods := scaleNetworks * 4
+	// 110 pods a fake node, and the volumes just before they are claimed.
+	kc.AddNodes(bt, pods/100)
+	kc.AddVolumes(bt, pods)
+	start := time.Now()
+	before := requests()
+	for i := range scaleNetworks {
+		spec := fmt.Appendf(nil, "apiVersion: chaindock/v1\nkind: Network\nmetadata: {name: scale-%d}\nspec: {chain: cometbft, runtime: kubernetes, cluster: lab, validators: 4}\n", i)
+		if _, err := c.CreateNetwork(ctx, spec); err != nil {
+			return err
+		}
+	}
+	ready := 0
+	for {
+		list, err := c.ListNetworks(ctx)
+		if err != nil {
+			return err
+		}
+		ready = 0
+		for _, n := range list {
+			for _, s := range n.Status.Nodes {
+				if s.Pod != nil && s.Pod.Phase == "Running" && s.Pod.Ready {
+					ready++
+				}
+			}
+		}
+		if ready == pods {
+			break
+		}
+		if time.Since(start) > 20*time.Minute {
+			return fmt.Errorf("scale run: %d of %d pods Running and Ready after 20m", ready, pods)
+		}
+		time.Sleep(time.Second)
+	}
+	took := round(time.Since(start).Seconds())
+	applied := requests() - before
+	emit(figure{Metric: "k8s_scale_200x4_s", Value: took, Unit: "s", Samples: []float64{took},
+		Note: fmt.Sprintf("%d CometBFT networks of 4 validators applied at once, until all %d pods are Running and Ready in the statuses (kwok kubelet, 8 fake nodes); %.0f requests to the cluster", scaleNetworks, pods, applied)})
+
+	// At rest: the networks never reach Running (no container runs, so
+	// no RPC answers), so the controller keeps probing them; reading
+	// their pods must still cost the cluster nothing.
+	before = requests()
+	time.Sleep(time.Minute)
+	atRest := requests() - before
+	emit(figure{Metric: "k8s_requests_per_min_at_rest", Value: atRest, Unit: "requests", Samples: []float64{atRest},
+		Note: fmt.Sprintf("requests to the cluster in the minute after the scale run, with %d networks reconciled and nothing changing (reads come from watches)", scaleNetworks)})
 	return nil
 }

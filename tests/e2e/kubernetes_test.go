@@ -156,7 +156,47 @@ spec:
 		}
 		return true, ""
 	})
+	// At rest the pods are read from watches: no request to the cluster
+	// while nothing changes, though the controller probes the nodes all
+	// along (through the API server's service proxy, as the Services'
+	// names do not resolve here).
+	metric := func(name string) float64 {
+		v, err := framework.MetricSum(ctx, c, name, map[string]string{"cluster": "lab"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	requests, proxied := metric("chaindock_kube_api_requests_total"), metric("chaindock_kube_proxied_requests_total")
+	time.Sleep(12 * time.Second)
+	if n := metric("chaindock_kube_api_requests_total") - requests; n != 0 {
+		t.Errorf("%v requests to the cluster in 12 s at rest, want 0", n)
+	}
+	if n := metric("chaindock_kube_proxied_requests_total") - proxied; n < 4 {
+		t.Errorf("%v node probes through the service proxy in 12 s, want some for each of the 4 nodes", n)
+	}
+
+	// A pod the cluster replaces shows as such, with its new UID.
 	v0, _ := framework.NodeByName(n, "validator-0")
+	if err := kc.Client.CoreV1().Pods(ns).Delete(ctx, "validator-0-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kc.WaitFor(t, time.Minute, "the replaced pod in the status and the events", func(ctx context.Context) (bool, string) {
+		n, err := c.GetNetwork(ctx, "k8s")
+		if err != nil {
+			return false, err.Error()
+		}
+		now, _ := framework.NodeByName(n, "validator-0")
+		if now.Pod == nil || now.Pod.UID == v0.Pod.UID {
+			return false, fmt.Sprintf("pod %+v", now.Pod)
+		}
+		for _, e := range networkEvents(t, c, "k8s") {
+			if (e.Reason == "PodReplaced" || e.Reason == "PodGone") && e.Node == "validator-0" {
+				return true, ""
+			}
+		}
+		return false, "no PodReplaced or PodGone event"
+	})
 	if !strings.HasPrefix(v0.Endpoints["rpc"], "http://validator-0.k8s.svc:") {
 		t.Errorf("validator-0's RPC endpoint %q, want its Service's name", v0.Endpoints["rpc"])
 	}

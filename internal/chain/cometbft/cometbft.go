@@ -86,7 +86,7 @@ func New() *Driver {
 	// not dial anew (the default keeps two per host).
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	return &Driver{client: &http.Client{Timeout: 3 * time.Second, Transport: tr}}
+	return &Driver{client: &http.Client{Timeout: 3 * time.Second, Transport: chain.Transport(tr)}}
 }
 
 // Validate implements chain.Driver.

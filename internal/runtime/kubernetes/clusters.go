@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"slices"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/chaindock/chaindock/internal/clusters"
 	"github.com/chaindock/chaindock/internal/runtime"
@@ -31,6 +35,13 @@ func init() {
 type Clusters struct {
 	src  runtime.ClusterSource
 	opts Options
+	// requests counts the requests sent to each cluster, by method
+	// (WATCH for the start of a watch).
+	requests *prometheus.CounterVec
+	// proxied counts the requests sent to nodes through each cluster's
+	// service proxy.
+	proxied  *prometheus.CounterVec
+	resolver resolver
 
 	mu    sync.Mutex
 	rts   map[string]*Runtime // by cluster
@@ -38,9 +49,11 @@ type Clusters struct {
 }
 
 var (
-	_ runtime.Runtime   = (*Clusters)(nil)
-	_ runtime.LogReader = (*Clusters)(nil)
-	_ runtime.Addresser = (*Clusters)(nil)
+	_ runtime.Runtime      = (*Clusters)(nil)
+	_ runtime.LogReader    = (*Clusters)(nil)
+	_ runtime.Addresser    = (*Clusters)(nil)
+	_ prometheus.Collector = (*Clusters)(nil)
+	_ io.Closer            = (*Clusters)(nil)
 )
 
 // NewClusters returns the runtime over the clusters src gives.
@@ -49,8 +62,58 @@ func NewClusters(src runtime.ClusterSource, opts Options) (*Clusters, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("kubernetes runtime: %w", err)
 	}
-	return &Clusters{src: src, opts: opts, rts: map[string]*Runtime{}, where: map[string]string{}}, nil
+	return &Clusters{src: src, opts: opts, rts: map[string]*Runtime{}, where: map[string]string{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chaindock_kube_api_requests_total",
+			Help: "Requests sent to registered Kubernetes clusters, by cluster and method (WATCH: a watch opened).",
+		}, []string{"cluster", "method"}),
+		proxied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chaindock_kube_proxied_requests_total",
+			Help: "Requests sent to nodes through a registered cluster's service proxy (a server outside the cluster probing or using a node).",
+		}, []string{"cluster"}),
+	}, nil
 }
+
+// Describe implements prometheus.Collector.
+func (c *Clusters) Describe(ch chan<- *prometheus.Desc) {
+	c.requests.Describe(ch)
+	c.proxied.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (c *Clusters) Collect(ch chan<- prometheus.Metric) {
+	c.requests.Collect(ch)
+	c.proxied.Collect(ch)
+}
+
+// Close stops every cluster's watches.
+func (c *Clusters) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, rt := range c.rts {
+		rt.Close()
+		delete(c.rts, name)
+	}
+	return nil
+}
+
+// counted counts each request a client sends to cluster.
+func (c *Clusters) counted(cluster string) func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			method := req.Method
+			if req.URL.Query().Get("watch") == "true" {
+				method = "WATCH"
+			}
+			c.requests.WithLabelValues(cluster, method).Inc()
+			return next.RoundTrip(req)
+		})
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // ListenHost implements runtime.Addresser: a pod's node listens on all its
 // addresses; the namespace's network policy says who may reach it.
@@ -77,15 +140,52 @@ func (c *Clusters) cluster(ctx context.Context, name string) (*Runtime, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("cluster %s: %w", name, errs.Err())
 	}
+	proxy, err := newServiceProxy(rest.CopyConfig(rc), func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			c.proxied.WithLabelValues(name).Inc()
+			return next.RoundTrip(req)
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	rc.Wrap(c.counted(name))
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", name, err)
 	}
-	rt = &Runtime{cs: cs, opts: c.opts}
+	// A watch lasts minutes; a time limit on requests would cut it and
+	// open it again every few seconds.
+	wc := rest.CopyConfig(rc)
+	wc.Timeout = 0
+	watch, err := kubernetes.NewForConfig(wc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	rt, err = NewWithWatchClient(cs, watch, c.opts)
+	if err != nil {
+		return nil, err
+	}
+	rt.proxy = proxy
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if have, ok := c.rts[name]; ok {
+		return have, nil // another caller was first
+	}
 	c.rts[name] = rt
-	c.mu.Unlock()
 	return rt, nil
+}
+
+// forget stops the runtimes of clusters no longer registered.
+func (c *Clusters) forget(registered []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, rt := range c.rts {
+		if !slices.Contains(registered, name) {
+			rt.Close()
+			delete(c.rts, name)
+		}
+	}
 }
 
 // locate finds the cluster of node id, asking every cluster when it is
@@ -188,6 +288,7 @@ func (c *Clusters) List(ctx context.Context) ([]runtime.Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.forget(names)
 	var out []runtime.Status
 	var errs []error
 	for _, name := range names {

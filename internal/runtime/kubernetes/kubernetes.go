@@ -18,6 +18,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -126,10 +127,27 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Runtime runs nodes on one cluster.
+// Runtime runs nodes on one cluster. It writes through the API and reads
+// from watches: reading a node's state sends the cluster no request.
 type Runtime struct {
-	cs   kubernetes.Interface
-	opts Options
+	cs    kubernetes.Interface // requests, each bounded in time
+	watch kubernetes.Interface // watches, which last
+	opts  Options
+	// proxy reaches the cluster's nodes through its API server, for a
+	// server outside the cluster; nil when the runtime does not.
+	proxy *serviceProxy
+
+	mu sync.Mutex
+	w  *watcher // started at first use
+	// namespaces holds the namespaces applied since this runtime started:
+	// a network's nodes start together, and the first applies their
+	// namespace, quota, limits and policy for all.
+	namespaces map[string]*nsOnce
+}
+
+type nsOnce struct {
+	done chan struct{}
+	err  error
 }
 
 var (
@@ -137,13 +155,47 @@ var (
 	_ runtime.LogReader = (*Runtime)(nil)
 )
 
-// New returns a runtime on the cluster cs reaches.
+// New returns a runtime on the cluster cs reaches. Its watches use cs
+// too, so cs must not bound the time of a request (rest.Config.Timeout);
+// NewWithWatchClient takes a client of its own for them.
 func New(cs kubernetes.Interface, opts Options) (*Runtime, error) {
+	return NewWithWatchClient(cs, cs, opts)
+}
+
+// NewWithWatchClient returns a runtime that sends requests through cs and
+// watches through watch.
+func NewWithWatchClient(cs, watch kubernetes.Interface, opts Options) (*Runtime, error) {
 	opts = opts.withDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("kubernetes runtime: %w", err)
 	}
-	return &Runtime{cs: cs, opts: opts}, nil
+	return &Runtime{cs: cs, watch: watch, opts: opts, namespaces: map[string]*nsOnce{}}, nil
+}
+
+// watcher returns the runtime's watches, started and synced.
+func (r *Runtime) watcher(ctx context.Context) (*watcher, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.w != nil {
+		return r.w, nil
+	}
+	w := newWatcher(r.watch)
+	if err := w.waitSynced(ctx, SyncTimeout); err != nil {
+		w.close()
+		return nil, err
+	}
+	r.w = w
+	return w, nil
+}
+
+// Close stops the runtime's watches.
+func (r *Runtime) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.w != nil {
+		r.w.close()
+		r.w = nil
+	}
 }
 
 // place is where a node's objects live.
@@ -206,7 +258,11 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 	if err != nil {
 		return runtime.Status{}, err
 	}
-	if err := r.ensureNamespace(ctx, p.namespace, spec.Labels[LabelNetwork]); err != nil {
+	w, err := r.watcher(ctx)
+	if err != nil {
+		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
+	}
+	if err := r.namespaceOnce(ctx, p.namespace, spec.Labels[LabelNetwork]); err != nil {
 		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
 	}
 	labels := r.labels(spec)
@@ -215,6 +271,10 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 
 	cm := r.configMap(spec, p, files)
 	if _, err := r.cs.CoreV1().ConfigMaps(p.namespace).Apply(ctx, cm, applyOpts); err != nil {
+		if apierrors.IsNotFound(err) {
+			// The namespace went behind the runtime's back.
+			r.forgetNamespace(p.namespace)
+		}
 		return runtime.Status{}, fmt.Errorf("start %s: config map: %w", spec.ID, err)
 	}
 	sec := coreac.Secret(p.name+"-keys", p.namespace).WithLabels(labels).WithType(corev1.SecretTypeOpaque).WithData(keys)
@@ -232,10 +292,52 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.NodeSpec) (runtime.Sta
 		return runtime.Status{}, fmt.Errorf("start %s: service: %w", spec.ID, err)
 	}
 	sts := r.statefulSet(spec, p, labels, hash, script)
-	if _, err := r.cs.AppsV1().StatefulSets(p.namespace).Apply(ctx, sts, applyOpts); err != nil {
+	applied, err := r.cs.AppsV1().StatefulSets(p.namespace).Apply(ctx, sts, applyOpts)
+	if err != nil {
 		return runtime.Status{}, fmt.Errorf("start %s: stateful set: %w", spec.ID, err)
 	}
-	return r.Inspect(ctx, spec.ID)
+	if err := w.settle(ctx, p.namespace+"/"+p.name, applied.ResourceVersion); err != nil {
+		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
+	}
+	// Its pod is only being made: no warning to look for yet.
+	got, err := w.statefulSet(spec.ID)
+	if err != nil {
+		return runtime.Status{}, fmt.Errorf("start %s: %w", spec.ID, err)
+	}
+	return r.status(ctx, got, false), nil
+}
+
+// namespaceOnce applies a network's namespace once for all its nodes
+// while this runtime runs.
+func (r *Runtime) namespaceOnce(ctx context.Context, name, network string) error {
+	r.mu.Lock()
+	once, ok := r.namespaces[name]
+	if !ok {
+		once = &nsOnce{done: make(chan struct{})}
+		r.namespaces[name] = once
+	}
+	r.mu.Unlock()
+	if !ok {
+		once.err = r.ensureNamespace(ctx, name, network)
+		if once.err != nil {
+			r.forgetNamespace(name)
+		}
+		close(once.done)
+		return once.err
+	}
+	select {
+	case <-once.done:
+		return once.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// forgetNamespace makes the next node of the namespace apply it again.
+func (r *Runtime) forgetNamespace(name string) {
+	r.mu.Lock()
+	delete(r.namespaces, name)
+	r.mu.Unlock()
 }
 
 // configMap holds a node's files that are not keys.
@@ -468,20 +570,14 @@ func portName(name string) string {
 	return name
 }
 
-// find returns the node's stateful set, or runtime.ErrNotFound.
+// find returns the node's stateful set, or runtime.ErrNotFound, from the
+// watch.
 func (r *Runtime) find(ctx context.Context, id string) (*appsv1.StatefulSet, error) {
-	list, err := r.cs.AppsV1().StatefulSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
-		LabelSelector: metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: selector(id)}),
-	})
+	w, err := r.watcher(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", id, err)
 	}
-	for i := range list.Items {
-		if list.Items[i].DeletionTimestamp == nil {
-			return &list.Items[i], nil
-		}
-	}
-	return nil, fmt.Errorf("node %s: %w", id, runtime.ErrNotFound)
+	return w.statefulSet(id)
 }
 
 // Inspect implements runtime.Runtime. A node runs while its stateful set
@@ -492,10 +588,13 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (runtime.Status, error
 	if err != nil {
 		return runtime.Status{}, err
 	}
-	return r.status(ctx, sts)
+	return r.status(ctx, sts, true), nil
 }
 
-func (r *Runtime) status(ctx context.Context, sts *appsv1.StatefulSet) (runtime.Status, error) {
+// status is a node's state from its stateful set and pod as the watch
+// has them. Only a node whose pod is missing or not ready costs a request,
+// with warnings: the newest warning event says why.
+func (r *Runtime) status(ctx context.Context, sts *appsv1.StatefulSet, warnings bool) runtime.Status {
 	st := runtime.Status{
 		ID:       sts.Labels[LabelNodeID],
 		Labels:   maps.Clone(sts.Labels),
@@ -506,26 +605,29 @@ func (r *Runtime) status(ctx context.Context, sts *appsv1.StatefulSet) (runtime.
 	delete(st.Labels, LabelNodeID)
 	if sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0 {
 		st.Message = "stopped (0 replicas)"
-		return st, nil
+		return st
 	}
-	pod, err := r.cs.CoreV1().Pods(sts.Namespace).Get(ctx, sts.Name+"-0", metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	r.mu.Lock()
+	w := r.w
+	r.mu.Unlock()
+	var pod *corev1.Pod
+	if w != nil {
+		pod = w.pod(sts.Namespace, sts.Name+"-0")
+	}
+	if pod == nil {
 		st.State, st.Message = runtime.StateRunning, "waiting for its pod to be created"
 		// Why not, if the cluster said (a quota, a missing class).
-		if w := r.lastWarning(ctx, sts.Namespace, "StatefulSet", sts.Name); w != "" {
+		if w := r.warning(ctx, warnings, sts.Namespace, "StatefulSet", sts.Name); w != "" {
 			st.Message += ": " + w
 			st.Waiting = st.Message
 		}
-		return st, nil
-	}
-	if err != nil {
-		return runtime.Status{}, fmt.Errorf("node %s: pod: %w", st.ID, err)
+		return st
 	}
 	st.Pod = podStatus(pod)
 	switch pod.Status.Phase {
 	case corev1.PodFailed, corev1.PodSucceeded:
 		st.Message = fmt.Sprintf("pod %s: %s %s", pod.Name, pod.Status.Phase, pod.Status.Message)
-		return st, nil
+		return st
 	}
 	st.State = runtime.StateRunning
 	if pod.Status.StartTime != nil {
@@ -554,11 +656,20 @@ func (r *Runtime) status(ctx context.Context, sts *appsv1.StatefulSet) (runtime.
 	if !st.Pod.Ready && pod.Status.Phase != corev1.PodPending {
 		// A pending pod's conditions say why; a running one that is not
 		// ready says it in events (probes failing, a crash loop).
-		if w := r.lastWarning(ctx, pod.Namespace, "Pod", pod.Name); w != "" {
+		if w := r.warning(ctx, warnings, pod.Namespace, "Pod", pod.Name); w != "" {
 			st.Message = strings.TrimPrefix(st.Message+"; "+w, "; ")
 		}
 	}
-	return st, nil
+	return st
+}
+
+// warning is lastWarning when look is true, and "" without a request
+// when it is not.
+func (r *Runtime) warning(ctx context.Context, look bool, ns, kind, name string) string {
+	if !look {
+		return ""
+	}
+	return r.lastWarning(ctx, ns, kind, name)
 }
 
 // lastWarning is the newest warning event about an object, as "reason:
@@ -593,7 +704,7 @@ func (r *Runtime) lastWarning(ctx context.Context, ns, kind, name string) string
 
 // podStatus is what the cluster says of a node's pod.
 func podStatus(pod *corev1.Pod) *runtime.PodStatus {
-	ps := &runtime.PodStatus{Name: pod.Namespace + "/" + pod.Name, Phase: string(pod.Status.Phase),
+	ps := &runtime.PodStatus{Name: pod.Namespace + "/" + pod.Name, UID: string(pod.UID), Phase: string(pod.Status.Phase),
 		PodIP: pod.Status.PodIP, HostIP: pod.Status.HostIP, Node: pod.Spec.NodeName}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -611,7 +722,11 @@ func podStatus(pod *corev1.Pod) *runtime.PodStatus {
 // Stop implements runtime.Runtime: the stateful set goes to 0 replicas,
 // and the volume stays.
 func (r *Runtime) Stop(ctx context.Context, id string) error {
-	sts, err := r.find(ctx, id)
+	w, err := r.watcher(ctx)
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", id, err)
+	}
+	sts, err := w.statefulSet(id)
 	if errors.Is(err, runtime.ErrNotFound) {
 		return nil
 	}
@@ -619,8 +734,15 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 		return err
 	}
 	patch := []byte(`{"spec":{"replicas":0}}`)
-	if _, err := r.cs.AppsV1().StatefulSets(sts.Namespace).Patch(ctx, sts.Name, types.MergePatchType, patch,
-		metav1.PatchOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsNotFound(err) {
+	patched, err := r.cs.AppsV1().StatefulSets(sts.Namespace).Patch(ctx, sts.Name, types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: FieldManager})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", id, err)
+	}
+	if err := w.settle(ctx, sts.Namespace+"/"+sts.Name, patched.ResourceVersion); err != nil {
 		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	return nil
@@ -629,6 +751,12 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 // Remove implements runtime.Runtime: the node's objects and its volume go;
 // with the network's last node, its namespace goes too.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
+	w, err := r.watcher(ctx)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	// Asked of the cluster rather than the watch: a stateful set being
+	// deleted, which the watch shows as gone, may still hold objects.
 	list, err := r.cs.AppsV1().StatefulSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
 		LabelSelector: metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: selector(id)}),
 	})
@@ -653,6 +781,13 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 		)
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("remove %s: %w", id, err)
+		}
+		for _, sts := range list.Items {
+			if sts.Namespace == ns {
+				if err := w.settle(ctx, ns+"/"+sts.Name, ""); err != nil {
+					return fmt.Errorf("remove %s: %w", id, err)
+				}
+			}
 		}
 		if err := r.removeNamespaceIfEmpty(ctx, ns); err != nil {
 			return fmt.Errorf("remove %s: %w", id, err)
@@ -701,6 +836,7 @@ func (r *Runtime) removeNamespaceIfEmpty(ctx context.Context, name string) error
 	if ns.Labels[LabelManagedBy] != ManagedBy || ns.Annotations[AnnotationOwner] != r.opts.Owner {
 		return nil
 	}
+	r.forgetNamespace(name)
 	err = r.cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -710,23 +846,16 @@ func (r *Runtime) removeNamespaceIfEmpty(ctx context.Context, name string) error
 
 // List implements runtime.Runtime.
 func (r *Runtime) List(ctx context.Context) ([]runtime.Status, error) {
-	list, err := r.cs.AppsV1().StatefulSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
-		LabelSelector: LabelManagedBy + "=" + ManagedBy,
-	})
+	w, err := r.watcher(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	var out []runtime.Status
-	for i := range list.Items {
-		sts := &list.Items[i]
+	for _, sts := range w.statefulSets("") {
 		if sts.DeletionTimestamp != nil || sts.Labels[LabelNodeID] == "" {
 			continue
 		}
-		st, err := r.status(ctx, sts)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
+		out = append(out, r.status(ctx, sts, true))
 	}
 	return out, nil
 }

@@ -4,14 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/chaindock/chaindock/internal/runtime"
 	"github.com/chaindock/chaindock/internal/runtime/kubernetes/kubetest"
@@ -348,4 +357,187 @@ func TestStatusSaysWhyAPodDoesNotRun(t *testing.T) {
 		return st.State == runtime.StateRunning && st.Pod != nil && st.Pod.Phase == "Pending" && st.Waiting == st.Message &&
 			strings.Contains(st.Message, "Unschedulable") && strings.Contains(st.Message, "Insufficient cpu"), st.Message
 	})
+}
+
+// labClusters is one registered cluster, "lab".
+type labClusters struct{ kubeconfig []byte }
+
+func (l labClusters) ClusterNames(context.Context) ([]string, error) { return []string{"lab"}, nil }
+func (l labClusters) Kubeconfig(_ context.Context, name string) ([]byte, string, error) {
+	if name != "lab" {
+		return nil, "", fmt.Errorf("no cluster %q", name)
+	}
+	return l.kubeconfig, "", nil
+}
+
+// counter sums a counter of the collector's, over the series whose labels
+// include match.
+func counter(t *testing.T, c prometheus.Collector, name string, match map[string]string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			for k, v := range match {
+				if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == k && l.GetValue() == v }) {
+					continue series
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// TestWatchesCostNothingAtRest checks that the runtime of registered
+// clusters reads nodes from its watches: once two nodes run, hundreds of
+// reads send the cluster no request; a pod deleted behind the runtime's
+// back shows in the status with no read asked for; a request for a node's
+// Service name, which does not resolve outside the cluster, goes through
+// the API server's service proxy; and a cluster that cannot be reached or
+// watched is an error within seconds, not a hang.
+func TestWatchesCostNothingAtRest(t *testing.T) {
+	c := kubetest.Start(t, 4)
+	ctx := t.Context()
+	kubeconfig, err := os.ReadFile(c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := NewClusters(labClusters{kubeconfig}, Options{StorageClass: kubetest.StorageClass, NamespacePrefix: "cd-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	requests := func() float64 {
+		return counter(t, rt, "chaindock_kube_api_requests_total", map[string]string{"cluster": "lab"})
+	}
+	a, b := nodeSpec("rest", "validator-0"), nodeSpec("rest", "validator-1")
+	for _, s := range []runtime.NodeSpec{a, b} {
+		s.Labels[LabelCluster] = "lab"
+		if _, err := rt.Start(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A list and a watch each of stateful sets and pods; the namespace,
+	// quota, limits and policy once, with a look for the namespace; four
+	// objects a node.
+	if n := requests(); n != 4+5+2*4 {
+		t.Errorf("two nodes started with %v requests, want %d", n, 4+5+2*4)
+	}
+	var first runtime.Status
+	for _, id := range []string{a.ID, b.ID} {
+		c.WaitFor(t, 2*time.Minute, id+"'s pod to run and be ready", func(ctx context.Context) (bool, string) {
+			st, err := rt.Inspect(ctx, id)
+			if err != nil {
+				return false, err.Error()
+			}
+			if id == a.ID {
+				first = st
+			}
+			return st.Pod != nil && st.Pod.Phase == "Running" && st.Pod.Ready, st.Message + " " + describePod(st.Pod)
+		})
+	}
+
+	before := requests()
+	for range 300 {
+		for _, id := range []string{a.ID, b.ID} {
+			st, err := rt.Inspect(ctx, id)
+			if err != nil || st.Pod == nil || !st.Pod.Ready {
+				t.Fatalf("inspect %s: %+v %v", id, st, err)
+			}
+		}
+		if list, err := rt.List(ctx); err != nil || len(list) != 2 {
+			t.Fatalf("list: %d nodes, %v", len(list), err)
+		}
+	}
+	if n := requests() - before; n != 0 {
+		t.Errorf("900 reads of 2 running nodes sent %v requests, want 0", n)
+	}
+
+	// A pod replaced behind the runtime's back: the watch brings the new
+	// one.
+	if err := c.Client.CoreV1().Pods("cd-rest").Delete(ctx, "validator-0-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(t, time.Minute, "the replaced pod to show", func(ctx context.Context) (bool, string) {
+		st, err := rt.Inspect(ctx, a.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Pod != nil && st.Pod.UID != first.Pod.UID && st.Pod.Ready, describePod(st.Pod)
+	})
+
+	// A node's RPC by its Service's name: the API server's proxy for the
+	// service answers (no endpoint: kwok's pods have loopback addresses,
+	// which no endpoint may carry, so nothing is dialed).
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://validator-1.cd-rest.svc:26657/status?x=1", nil)
+	resp, ok, err := rt.Route(req)
+	if !ok || err != nil {
+		t.Fatalf("route to validator-1: ok %v, %v", ok, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `no endpoints available for service \"validator-1\"`) {
+		t.Errorf("through the service proxy: %s %s", resp.Status, body)
+	}
+	if n := counter(t, rt, "chaindock_kube_proxied_requests_total", map[string]string{"cluster": "lab"}); n != 1 {
+		t.Errorf("%v proxied requests counted, want 1", n)
+	}
+	for _, host := range []string{"validator-9.cd-rest.svc:26657", "127.0.0.1:26657", "validator-1.cd-rest.svc.cluster.local:26657"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/status", nil)
+		if _, ok, err := rt.Route(req); ok || err != nil {
+			t.Errorf("route to %s: ok %v, %v; want it left to the usual dial", host, ok, err)
+		}
+	}
+
+	// A user with no rights, and a server that is not there.
+	forbidden, err := clientcmd.RESTConfigFromKubeConfig(c.UserKubeconfig(t, "nobody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := rest.CopyConfig(c.Config)
+	dead.Host = "https://127.0.0.1:" + closedPort(t)
+	for _, tc := range []struct {
+		cfg  *rest.Config
+		want string
+	}{{forbidden, "forbidden"}, {dead, "connection refused"}} {
+		cs, err := kubernetes.NewForConfig(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := New(cs, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = rt.Inspect(ctx, a.ID)
+		if err == nil || !strings.Contains(err.Error(), "cannot watch") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("inspect on %s: %v, want an error saying it cannot watch: %s", tc.cfg.Host, err, tc.want)
+		}
+		if took := time.Since(start); took > SyncTimeout+time.Second {
+			t.Errorf("inspect on %s took %s", tc.cfg.Host, took)
+		}
+		rt.Close()
+	}
+}
+
+// closedPort is a port on 127.0.0.1 nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	_ = l.Close()
+	return port
 }

@@ -61,7 +61,9 @@ type Cluster struct {
 	// Logs holds each component's output, shown when a test fails.
 	Logs string
 
-	env *envtest.Environment
+	env     *envtest.Environment
+	volumes int // PersistentVolumes made so far
+	nodes   int // fake nodes made so far
 }
 
 // UserKubeconfig is a kubeconfig of a new user of the cluster, in groups.
@@ -136,7 +138,10 @@ func Start(t T, volumes int) *Cluster {
 	c.run(t, dir, "kwok",
 		"--kubeconfig", c.Kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--node-lease-duration-seconds=40",
+		// Loopback addresses for pods and nodes: an endpoint may not
+		// carry one, so nothing a test starts ever dials a fake pod
+		// beyond this machine.
+		"--cidr=127.10.0.0/16", "--node-ip=127.10.0.1", "--node-lease-duration-seconds=40",
 		"--server-address=127.0.0.1:"+freePort(t))
 	c.prepare(t, volumes)
 	t.Cleanup(func() {
@@ -177,21 +182,6 @@ func (c *Cluster) run(t T, dir, name string, args ...string) {
 func (c *Cluster) prepare(t T, volumes int) {
 	t.Helper()
 	ctx := t.Context()
-	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        FakeNode,
-			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": FakeNode},
-			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-		},
-		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110"),
-		}, Capacity: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110"),
-		}},
-	}
-	if _, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create node: %v", err)
-	}
 	immediate := storagev1.VolumeBindingImmediate
 	// The default class, so that claims that name none bind too.
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: StorageClass,
@@ -200,7 +190,60 @@ func (c *Cluster) prepare(t T, volumes int) {
 	if _, err := c.Client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for i := range volumes {
+	c.AddVolumes(t, volumes)
+	c.AddNodes(t, 1)
+}
+
+// AddNodes makes n more fake nodes of 64 CPUs, 256Gi and 110 pods each
+// (the first is FakeNode), and waits for kwok to make them Ready.
+func (c *Cluster) AddNodes(t T, n int) {
+	t.Helper()
+	ctx := t.Context()
+	var names []string
+	for range n {
+		name := "kwok-node-" + strconv.Itoa(c.nodes)
+		c.nodes++
+		names = append(names, name)
+		capacity := corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110"),
+		}
+		node := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        name,
+				Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": name},
+				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			},
+			Status: corev1.NodeStatus{Allocatable: capacity, Capacity: capacity},
+		}
+		if _, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create node: %v", err)
+		}
+	}
+	for _, name := range names {
+		c.WaitFor(t, 2*time.Minute, "the kwok node "+name+" to be Ready", func(ctx context.Context) (bool, string) {
+			n, err := c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("conditions %v", n.Status.Conditions)
+		})
+	}
+}
+
+// AddVolumes offers n more 1Gi PersistentVolumes of StorageClass. Offer
+// them shortly before they are claimed: the volume binder walks every
+// free volume for each claim.
+func (c *Cluster) AddVolumes(t T, n int) {
+	t.Helper()
+	ctx := t.Context()
+	for range n {
+		i := c.volumes
+		c.volumes++
 		pv := &corev1.PersistentVolume{
 			ObjectMeta: metav1.ObjectMeta{Name: "pv-" + strconv.Itoa(i)},
 			Spec: corev1.PersistentVolumeSpec{
@@ -218,18 +261,6 @@ func (c *Cluster) prepare(t T, volumes int) {
 			t.Fatal(err)
 		}
 	}
-	c.WaitFor(t, 2*time.Minute, "the kwok node to be Ready", func(ctx context.Context) (bool, string) {
-		n, err := c.Client.CoreV1().Nodes().Get(ctx, FakeNode, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, cond := range n.Status.Conditions {
-			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
-				return true, ""
-			}
-		}
-		return false, fmt.Sprintf("conditions %v", n.Status.Conditions)
-	})
 }
 
 // WaitFor polls cond every 200 ms until it holds, or fails the test with
