@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"reflect"
 	"slices"
 	"strconv"
 
@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/runtime"
 )
 
 var _ chain.Scaler = (*Driver)(nil)
@@ -20,17 +21,15 @@ var _ chain.Scaler = (*Driver)(nil)
 // sealer joins by a Clique vote of the sealers (Admit), not by a new
 // genesis. Every node lists every other as a static, trusted peer, so the
 // nodes that stay get a config.toml with the new nodes in it (and the
-// removed ones out), and are restarted with it, one at a time.
+// removed ones out), and, in pods, wait for the new nodes' names too
+// before they start; they are restarted with it, one at a time.
 func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Plan, error) {
 	n := req.Network
 	s, err := settingsOf(n)
 	if err != nil {
 		return nil, fmt.Errorf("reshape %s: %w", n.Metadata.Name, err)
 	}
-	host := net.ParseIP(req.Host)
-	if host == nil || host.To4() == nil {
-		return nil, fmt.Errorf("reshape %s: host %q is not an IPv4 address", n.Metadata.Name, req.Host)
-	}
+	place := chain.PlacementOf(req.Placement, req.Host)
 	var genesisData []byte
 	var kept []chain.PlannedNode
 	for _, pn := range req.Plan.Nodes {
@@ -49,7 +48,7 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 		if slices.ContainsFunc(kept, func(pn chain.PlannedNode) bool { return pn.Name == ns.Name }) {
 			return nil, fmt.Errorf("reshape %s: node %s is already planned", n.Metadata.Name, ns.Name)
 		}
-		if added[i], err = newNode(req.Rand, host, ns, req.Ports[ns.Name]); err != nil {
+		if added[i], err = newNode(req.Rand, place.NodeHost(ns.Name), ns, req.Ports[ns.Name]); err != nil {
 			return nil, fmt.Errorf("reshape %s: %w", n.Metadata.Name, err)
 		}
 	}
@@ -66,17 +65,25 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 
 	out := &chain.Plan{ChainID: req.Plan.ChainID}
 	for _, pn := range kept {
-		p2p := pn.Spec.Ports[PortP2P]
-		cfg := nodeConfig(req.Host, p2p, others(pn.Endpoints[PortP2P]))
+		peers := others(pn.Endpoints[PortP2P])
+		cfg := nodeConfig(place.ListenHost(), pn.Spec.Ports[PortP2P], peers)
+		changed := false
 		if !slices.Equal(cfg, chain.FileData(pn.Spec, fileConfig)) {
 			pn.Spec = chain.WithFile(pn.Spec, fileConfig, cfg)
+			changed = true
+		}
+		if init := withPeerNames(pn.Spec.Init, peerNames(peers)); !reflect.DeepEqual(init, pn.Spec.Init) {
+			pn.Spec.Init = init
+			changed = true
+		}
+		if changed {
 			pn.Revision++
 		}
 		out.Nodes = append(out.Nodes, pn)
 	}
-	planReq := chain.PlanRequest{Network: n, Host: req.Host, Rand: req.Rand, Now: req.Now}
+	planReq := chain.PlanRequest{Network: n, Host: req.Host, Placement: req.Placement, Rand: req.Rand, Now: req.Now}
 	for _, nd := range added {
-		pn, err := plannedNode(planReq, s, nd, genesisData, others(nd.enode))
+		pn, err := plannedNode(planReq, place, s, nd, genesisData, others(nd.enode))
 		if err != nil {
 			return nil, fmt.Errorf("reshape %s: %w", n.Metadata.Name, err)
 		}
@@ -84,6 +91,17 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 		out.Nodes = append(out.Nodes, pn)
 	}
 	return out, nil
+}
+
+// withPeerNames is a node's init steps with its peers step waiting for
+// names: the step is replaced, added before the others when names there
+// are, or dropped when there are none. steps itself is left as it was.
+func withPeerNames(steps []runtime.InitStep, names []string) []runtime.InitStep {
+	out := slices.DeleteFunc(slices.Clone(steps), func(st runtime.InitStep) bool { return st.Name == stepPeers })
+	if len(names) == 0 {
+		return out
+	}
+	return append([]runtime.InitStep{peersStep(names)}, out...)
 }
 
 // sealerAddress is the account a planned sealer seals with: its

@@ -138,11 +138,6 @@ func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 	if spec.CometBFT != nil {
 		errs.Add("spec.cometbft", "applies only to chain cometbft, not %s", Name)
 	}
-	if spec.Runtime == apis.RuntimeKubernetes {
-		// geth's static peers are IP addresses, and its RPC and peer-to-
-		// peer addresses are planned for one host.
-		errs.Add("spec.runtime", "ethereum networks do not run on %s yet: use the process runtime", apis.RuntimeKubernetes)
-	}
 	// The consensus timeouts are CometBFT's. Values equal to the defaults
 	// the platform fills in pass, so that a stored spec applies again.
 	var defaults apis.Network
