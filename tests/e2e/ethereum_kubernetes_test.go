@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,11 +11,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/chaindock/chaindock/internal/apis"
-	k8srt "github.com/chaindock/chaindock/internal/runtime/kubernetes"
 	"github.com/chaindock/chaindock/internal/runtime/kubernetes/kubetest"
 	"github.com/chaindock/chaindock/tests/framework"
 )
@@ -48,29 +45,7 @@ func TestEthereumOnKubernetes(t *testing.T) {
 	nodes := []string{"validator-0", "validator-1", "validator-2", "full-0"}
 	service := func(node string) string { return node + "." + ns + ".svc" }
 
-	var n *apis.Network
-	var pods *corev1.PodList
-	kc.WaitFor(t, 2*time.Minute, "4 nodes, each with its pod running", func(ctx context.Context) (bool, string) {
-		var err error
-		if n, err = c.GetNetwork(ctx, "eth"); err != nil {
-			return false, err.Error()
-		}
-		sts, err := kc.Client.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{LabelSelector: k8srt.LabelManagedBy + "=" + k8srt.ManagedBy})
-		if err != nil {
-			return false, err.Error()
-		}
-		if pods, err = kc.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil {
-			return false, err.Error()
-		}
-		running := 0
-		for _, p := range pods.Items {
-			if p.Status.Phase == corev1.PodRunning {
-				running++
-			}
-		}
-		return len(sts.Items) == 4 && running == 4 && len(n.Status.Nodes) == 4,
-			fmt.Sprintf("%d stateful sets, %d pods running; %s", len(sts.Items), running, framework.Describe(n))
-	})
+	n, pods := podsRunning(t, kc, c, "eth", ns, 4)
 
 	for _, node := range nodes {
 		sts, err := kc.Client.AppsV1().StatefulSets(ns).Get(ctx, node, metav1.GetOptions{})
@@ -109,16 +84,7 @@ func TestEthereumOnKubernetes(t *testing.T) {
 	if err := framework.WaitGone(ctx, c, "eth", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	kc.WaitFor(t, 2*time.Minute, "the network's namespace to go", func(ctx context.Context) (bool, string) {
-		nsObj, err := kc.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, ""
-		}
-		if err != nil {
-			return false, err.Error()
-		}
-		return false, string(nsObj.Status.Phase)
-	})
+	namespaceGone(t, kc, ns)
 	cl.ok("cluster", "remove", "lab")
 	srv.Stop()
 }

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/client"
 	k8srt "github.com/chaindock/chaindock/internal/runtime/kubernetes"
 	"github.com/chaindock/chaindock/internal/runtime/kubernetes/kubetest"
 	"github.com/chaindock/chaindock/tests/framework"
@@ -74,29 +76,7 @@ spec:
 	srv = startServer(t, binDir, dataDir, args...)
 	c := srv.Client
 
-	var n *apis.Network
-	kc.WaitFor(t, 2*time.Minute, "4 nodes, each with its pod running", func(ctx context.Context) (bool, string) {
-		var err error
-		if n, err = c.GetNetwork(ctx, "k8s"); err != nil {
-			return false, err.Error()
-		}
-		sts, err := kc.Client.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{LabelSelector: k8srt.LabelManagedBy + "=" + k8srt.ManagedBy})
-		if err != nil {
-			return false, err.Error()
-		}
-		pods, err := kc.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		running := 0
-		for _, p := range pods.Items {
-			if p.Status.Phase == "Running" {
-				running++
-			}
-		}
-		return len(sts.Items) == 4 && running == 4 && len(n.Status.Nodes) == 4,
-			fmt.Sprintf("%d stateful sets, %d pods running; %s", len(sts.Items), running, framework.Describe(n))
-	})
+	n, _ := podsRunning(t, kc, c, "k8s", ns, 4)
 	for _, kind := range []string{"services", "configmaps", "secrets", "persistentvolumeclaims"} {
 		var got int
 		switch kind {
@@ -242,6 +222,45 @@ spec:
 	if err := framework.WaitGone(ctx, c, "k8s", time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	namespaceGone(t, kc, ns)
+	cl.ok("cluster", "remove", "lab")
+	srv.Stop()
+}
+
+// podsRunning waits until network (in namespace ns) has want nodes in its
+// status, and the cluster want stateful sets of ChainDock's and want pods
+// Running; it returns the network and the pods.
+func podsRunning(t *testing.T, kc *kubetest.Cluster, c *client.Client, network, ns string, want int) (*apis.Network, *corev1.PodList) {
+	t.Helper()
+	var n *apis.Network
+	var pods *corev1.PodList
+	kc.WaitFor(t, 2*time.Minute, fmt.Sprintf("%d nodes, each with its pod running", want), func(ctx context.Context) (bool, string) {
+		var err error
+		if n, err = c.GetNetwork(ctx, network); err != nil {
+			return false, err.Error()
+		}
+		sts, err := kc.Client.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{LabelSelector: k8srt.LabelManagedBy + "=" + k8srt.ManagedBy})
+		if err != nil {
+			return false, err.Error()
+		}
+		if pods, err = kc.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err != nil {
+			return false, err.Error()
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return len(sts.Items) == want && running == want && len(n.Status.Nodes) == want,
+			fmt.Sprintf("%d stateful sets, %d pods running; %s", len(sts.Items), running, framework.Describe(n))
+	})
+	return n, pods
+}
+
+// namespaceGone waits until the cluster has no namespace ns.
+func namespaceGone(t *testing.T, kc *kubetest.Cluster, ns string) {
+	t.Helper()
 	kc.WaitFor(t, 2*time.Minute, "the network's namespace to go", func(ctx context.Context) (bool, string) {
 		nsObj, err := kc.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -252,6 +271,4 @@ spec:
 		}
 		return false, string(nsObj.Status.Phase)
 	})
-	cl.ok("cluster", "remove", "lab")
-	srv.Stop()
 }

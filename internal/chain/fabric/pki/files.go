@@ -39,28 +39,12 @@ const (
 // the names above, with slashes.
 func MSPFiles(dir string, signCA, tlsCA *x509.Certificate, id *Identity) ([]runtime.File, error) {
 	var errs []error
-	if signCA == nil {
-		errs = append(errs, errors.New("no membership CA certificate"))
-	}
 	if tlsCA == nil {
 		errs = append(errs, errors.New("no TLS CA certificate"))
 	}
-	if id == nil || id.Cert == nil || id.Key == nil {
-		errs = append(errs, errors.New("no identity certificate and key"))
-	}
-	if err := checkDir(dir); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("MSP directory: %w", errors.Join(errs...))
-	}
-	if err := id.Cert.CheckSignatureFrom(signCA); err != nil {
-		return nil, fmt.Errorf("MSP directory %s: the certificate of %s is not signed by %s: %w",
-			dir, id.Cert.Subject.CommonName, signCA.Subject.CommonName, err)
-	}
-	key, err := id.KeyPEM()
+	key, err := issuedKey("MSP directory", dir, signCA, "membership", id, errs)
 	if err != nil {
-		return nil, fmt.Errorf("MSP directory %s: %w", dir, err)
+		return nil, err
 	}
 	return []runtime.File{
 		{Path: path.Join(dir, MSPCACert), Data: certPEM(signCA), Mode: modePublic},
@@ -74,9 +58,23 @@ func MSPFiles(dir string, signCA, tlsCA *x509.Certificate, id *Identity) ([]runt
 // TLSFiles is the TLS directory dir of a node: the TLS CA certificate, the
 // node's certificate and its key.
 func TLSFiles(dir string, tlsCA *x509.Certificate, id *Identity) ([]runtime.File, error) {
-	var errs []error
-	if tlsCA == nil {
-		errs = append(errs, errors.New("no TLS CA certificate"))
+	key, err := issuedKey("TLS directory", dir, tlsCA, "TLS", id, nil)
+	if err != nil {
+		return nil, err
+	}
+	return []runtime.File{
+		{Path: path.Join(dir, TLSCACert), Data: certPEM(tlsCA), Mode: modePublic},
+		{Path: path.Join(dir, TLSCert), Data: id.CertPEM(), Mode: modePublic},
+		{Path: path.Join(dir, TLSKey), Data: key, Mode: modeSecret, Secret: true},
+	}, nil
+}
+
+// issuedKey checks that id was issued by ca, the directory's kind CA, and
+// that dir is a path inside a node's home, adding its findings to errs;
+// it returns id's key as PEM.
+func issuedKey(what, dir string, ca *x509.Certificate, kind string, id *Identity, errs []error) ([]byte, error) {
+	if ca == nil {
+		errs = append([]error{fmt.Errorf("no %s CA certificate", kind)}, errs...)
 	}
 	if id == nil || id.Cert == nil || id.Key == nil {
 		errs = append(errs, errors.New("no identity certificate and key"))
@@ -85,21 +83,17 @@ func TLSFiles(dir string, tlsCA *x509.Certificate, id *Identity) ([]runtime.File
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("TLS directory: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("%s: %w", what, errors.Join(errs...))
 	}
-	if err := id.Cert.CheckSignatureFrom(tlsCA); err != nil {
-		return nil, fmt.Errorf("TLS directory %s: the certificate of %s is not signed by %s: %w",
-			dir, id.Cert.Subject.CommonName, tlsCA.Subject.CommonName, err)
+	if err := id.Cert.CheckSignatureFrom(ca); err != nil {
+		return nil, fmt.Errorf("%s %s: the certificate of %s is not signed by %s: %w",
+			what, dir, id.Cert.Subject.CommonName, ca.Subject.CommonName, err)
 	}
 	key, err := id.KeyPEM()
 	if err != nil {
-		return nil, fmt.Errorf("TLS directory %s: %w", dir, err)
+		return nil, fmt.Errorf("%s %s: %w", what, dir, err)
 	}
-	return []runtime.File{
-		{Path: path.Join(dir, TLSCACert), Data: certPEM(tlsCA), Mode: modePublic},
-		{Path: path.Join(dir, TLSCert), Data: id.CertPEM(), Mode: modePublic},
-		{Path: path.Join(dir, TLSKey), Data: key, Mode: modeSecret, Secret: true},
-	}, nil
+	return key, nil
 }
 
 // NodeOUsConfig is an MSP's config.yaml enabling node OUs, each identified
