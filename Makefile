@@ -16,10 +16,11 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: $(BIN)/cometbft $(BIN)/geth ## Build bin/chaindock, its node shim and application, and install the pinned cometbft and geth into bin/
+build: $(BIN)/cometbft $(BIN)/geth ## Build bin/chaindock, its node shim, application and Fabric chaincode server, and install the pinned cometbft and geth into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/chaindock ./cmd/chaindock
 	$(GO) build -o $(BIN)/chaindock-node-shim ./cmd/chaindock-node-shim
 	$(GO) build -o $(BIN)/chaindock-app ./cmd/chaindock-app
+	$(GO) build -o $(BIN)/chaindock-chaincode ./cmd/chaindock-chaincode
 
 # The node binary, pinned; the stamp makes a version change reinstall it.
 $(BIN)/cometbft: $(BIN)/.cometbft-$(COMETBFT_VERSION)

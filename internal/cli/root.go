@@ -62,6 +62,7 @@ func NewRoot() *cobra.Command {
 		newWhoamiCmd(g),
 		newVersionCmd(),
 		newShimCmd(),
+		newFabricBuilderCmd(),
 	)
 	return root
 }
