@@ -61,14 +61,19 @@ type NetworkSpec struct {
 	CometBFT *CometBFTSpec `json:"cometbft,omitempty"`
 	// Ethereum holds settings only the ethereum driver reads.
 	Ethereum *EthereumSpec `json:"ethereum,omitempty"`
+	// Fabric holds settings only the fabric driver reads.
+	Fabric *FabricSpec `json:"fabric,omitempty"`
 }
 
 // OrganizationNodes are the nodes one organization contributes to a network.
 type OrganizationNodes struct {
-	Name       string    `json:"name"`
-	Validators int       `json:"validators,omitempty"`
-	FullNodes  int       `json:"fullNodes,omitempty"`
-	Resources  Resources `json:"resources,omitempty"`
+	Name       string `json:"name"`
+	Validators int    `json:"validators,omitempty"`
+	FullNodes  int    `json:"fullNodes,omitempty"`
+	// Peers is the number of peers the organization runs in a Fabric
+	// network, which has no validators or full nodes of its own kind.
+	Peers     int       `json:"peers,omitempty"`
+	Resources Resources `json:"resources,omitempty"`
 }
 
 // Consensus tunes block production. Durations are Go duration strings.
@@ -113,6 +118,52 @@ type EthereumSpec struct {
 	// Alloc funds accounts in the genesis block: a 0x-prefixed address to
 	// its balance in wei, as a decimal string.
 	Alloc map[string]string `json:"alloc,omitempty"`
+}
+
+// ChainFabric is the chain whose networks have peer organizations and an
+// ordering service rather than validators and full nodes.
+const ChainFabric = "fabric"
+
+// FabricSpec holds the settings of a Hyperledger Fabric network: its
+// ordering service and its channel. Its peer organizations are
+// spec.organizations, each with its peers.
+type FabricSpec struct {
+	// OrdererOrganization names the organization that runs the ordering
+	// service; unset, "orderer". It has an MSP of its own and no peers.
+	OrdererOrganization string `json:"ordererOrganization,omitempty"`
+	// Orderers is the number of Raft orderers: 1, 3 or 5; unset, 3.
+	Orderers int `json:"orderers,omitempty"`
+	// Channel is the application channel every peer joins; unset, the
+	// network's name.
+	Channel string `json:"channel,omitempty"`
+	// Version is the Fabric release the network's binaries are, as
+	// major.minor: "3.1" (unset) or "2.5". The channel's capabilities are
+	// ones both run.
+	Version string `json:"version,omitempty"`
+}
+
+// Defaults of spec.fabric.
+const (
+	DefaultFabricOrdererOrganization = "orderer"
+	DefaultFabricOrderers            = 3
+	DefaultFabricVersion             = "3.1"
+)
+
+// OrdererOrg is the spec's orderer organization, its default
+// filled in.
+func (f *FabricSpec) OrdererOrg() string {
+	if f == nil || f.OrdererOrganization == "" {
+		return DefaultFabricOrdererOrganization
+	}
+	return f.OrdererOrganization
+}
+
+// OrdererCount is the spec's number of orderers, its default filled in.
+func (f *FabricSpec) OrdererCount() int {
+	if f == nil || f.Orderers == 0 {
+		return DefaultFabricOrderers
+	}
+	return f.Orderers
 }
 
 // Network phases.

@@ -86,7 +86,23 @@ func validateSpec(s *NetworkSpec, reg Registries, errs *ErrorList) {
 		errs.Add("spec.cluster", "%q is not a cluster name", s.Cluster)
 	}
 
-	if len(s.Organizations) > 0 {
+	// A server without the fabric driver names the chain unknown, above.
+	fabric := s.Chain == ChainFabric && slices.Contains(reg.Chains, ChainFabric)
+	if fabric && s.Validators != 0 {
+		errs.Add("spec.validators", "does not apply to chain %s: its orderers are spec.fabric.orderers", ChainFabric)
+	}
+	if fabric && s.FullNodes != 0 {
+		errs.Add("spec.fullNodes", "does not apply to chain %s: give each of spec.organizations its peers", ChainFabric)
+	}
+	if !fabric && s.Fabric != nil {
+		errs.Add("spec.fabric", "applies only to chain %s, not %s", ChainFabric, s.Chain)
+	}
+	switch {
+	case fabric && len(s.Organizations) == 0:
+		errs.Add("spec.organizations", "is required for chain %s: list the peer organizations and the peers each runs", ChainFabric)
+	case fabric:
+		validateFabricOrgs(s, errs)
+	case len(s.Organizations) > 0:
 		if s.Validators != 0 {
 			errs.Add("spec.validators", "must be empty when spec.organizations is set: give each organization its validators")
 		}
@@ -107,6 +123,9 @@ func validateSpec(s *NetworkSpec, reg Registries, errs *ErrorList) {
 			seen[o.Name] = i
 			validateCount(o.Validators, 0, MaxValidators, Path(p, "validators"), errs)
 			validateCount(o.FullNodes, 0, MaxFullNodes, Path(p, "fullNodes"), errs)
+			if o.Peers != 0 {
+				errs.Add(Path(p, "peers"), "applies only to chain %s: this chain's organizations run validators and full nodes", ChainFabric)
+			}
 			validateResources(o.Resources, Path(p, "resources"), errs)
 			total += o.Validators
 		}
@@ -115,7 +134,7 @@ func validateSpec(s *NetworkSpec, reg Registries, errs *ErrorList) {
 		} else if total > MaxValidators {
 			errs.Add("spec.organizations", "has %d validators in all, more than %d", total, MaxValidators)
 		}
-	} else {
+	default:
 		validateCount(s.Validators, 1, MaxValidators, "spec.validators", errs)
 		validateCount(s.FullNodes, 0, MaxFullNodes, "spec.fullNodes", errs)
 	}
@@ -128,6 +147,36 @@ func validateSpec(s *NetworkSpec, reg Registries, errs *ErrorList) {
 	validateTimeout(s.Consensus.TimeoutCommit, "spec.consensus.timeoutCommit", errs)
 	validateTimeout(s.Consensus.TimeoutPropose, "spec.consensus.timeoutPropose", errs)
 	validateResources(s.Resources, "spec.resources", errs)
+}
+
+// validateFabricOrgs checks the peer organizations of a Fabric network;
+// the fabric driver checks spec.fabric.
+func validateFabricOrgs(s *NetworkSpec, errs *ErrorList) {
+	if len(s.Organizations) > MaxOrganizations {
+		errs.Add("spec.organizations", "has %d organizations, more than %d", len(s.Organizations), MaxOrganizations)
+	}
+	seen := map[string]int{}
+	total := 0
+	for i, o := range s.Organizations {
+		p := Index("spec.organizations", i)
+		validateName(o.Name, Path(p, "name"), errs)
+		if j, dup := seen[o.Name]; dup && o.Name != "" {
+			errs.Add(Path(p, "name"), "%q is also organizations[%d]", o.Name, j)
+		}
+		seen[o.Name] = i
+		if o.Validators != 0 {
+			errs.Add(Path(p, "validators"), "does not apply to chain %s: an organization runs peers, and the orderers are spec.fabric.orderers", ChainFabric)
+		}
+		if o.FullNodes != 0 {
+			errs.Add(Path(p, "fullNodes"), "does not apply to chain %s: an organization runs peers", ChainFabric)
+		}
+		validateCount(o.Peers, 1, MaxFullNodes, Path(p, "peers"), errs)
+		validateResources(o.Resources, Path(p, "resources"), errs)
+		total += o.Peers
+	}
+	if total > MaxFullNodes {
+		errs.Add("spec.organizations", "has %d peers in all, more than %d", total, MaxFullNodes)
+	}
 }
 
 func validateCount(n, lo, hi int, path string, errs *ErrorList) {
@@ -174,8 +223,10 @@ func SetDefaults(n *Network) {
 	if n.Spec.Consensus.CreateEmptyBlocks == nil {
 		// An Ethereum chain with a block period of 0 seals only when a
 		// transaction waits: its height standing still is no stall.
+		// Nor is a Fabric channel's, whose orderers cut a block only when
+		// transactions wait.
 		e := n.Spec.Ethereum
-		t := e == nil || e.BlockPeriod == nil || e.BlockPeriod.Duration != 0
+		t := n.Spec.Chain != ChainFabric && (e == nil || e.BlockPeriod == nil || e.BlockPeriod.Duration != 0)
 		n.Spec.Consensus.CreateEmptyBlocks = &t
 	}
 }
@@ -199,6 +250,9 @@ type NodeSpec struct {
 // organizations, so that a node keeps its name (and its keys) across
 // reconciles.
 func (s *NetworkSpec) Nodes() []NodeSpec {
+	if s.Chain == ChainFabric {
+		return s.fabricNodes()
+	}
 	var out []NodeSpec
 	add := func(org string, validators, full int, res Resources) {
 		prefix := ""
@@ -224,6 +278,26 @@ func (s *NetworkSpec) Nodes() []NodeSpec {
 	}
 	for _, o := range s.Organizations {
 		add(o.Name, 0, o.FullNodes, o.Resources)
+	}
+	return out
+}
+
+// fabricNodes are a Fabric network's nodes: its orderers ("orderer-0"),
+// which order and so are its validators, then each organization's peers
+// ("org1-peer-0"), which keep the ledger and vote in no consensus.
+func (s *NetworkSpec) fabricNodes() []NodeSpec {
+	var out []NodeSpec
+	for i := range min(s.Fabric.OrdererCount(), MaxValidators) {
+		out = append(out, NodeSpec{Name: fmt.Sprintf("orderer-%d", i), Role: RoleValidator, Organization: s.Fabric.OrdererOrg(), Resources: s.Resources})
+	}
+	for _, o := range s.Organizations {
+		res := o.Resources
+		if res == (Resources{}) {
+			res = s.Resources
+		}
+		for i := range o.Peers {
+			out = append(out, NodeSpec{Name: fmt.Sprintf("%s-peer-%d", o.Name, i), Role: RoleFull, Organization: o.Name, Resources: res})
+		}
 	}
 	return out
 }

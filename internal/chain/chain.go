@@ -73,6 +73,21 @@ func PlacementOf(p Placement, host string) Placement {
 type Plan struct {
 	ChainID string        `json:"chainID"`
 	Nodes   []PlannedNode `json:"nodes"`
+	// Artifacts are files the driver keeps for itself and gives no node:
+	// the CA and admin keys a Fabric network's organisations sign with,
+	// its channel's genesis block. The controller stores them with the
+	// plan, which is sealed at rest.
+	Artifacts []runtime.File `json:"artifacts,omitempty"`
+}
+
+// Artifact is the data of plan's artifact at path, or nil.
+func (p *Plan) Artifact(path string) []byte {
+	for _, f := range p.Artifacts {
+		if f.Path == path {
+			return f.Data
+		}
+	}
+	return nil
 }
 
 // PlannedNode is one node of a plan.
@@ -146,6 +161,18 @@ func MakesEmptyBlocks(d Driver, spec *apis.NetworkSpec) bool {
 		return ic.MakesEmptyBlocks(spec)
 	}
 	return spec.Consensus.CreateEmptyBlocks == nil || *spec.Consensus.CreateEmptyBlocks
+}
+
+// Bootstrapper is implemented by drivers whose new networks need the
+// platform's help once their nodes run: a Fabric orderer or peer joins the
+// network's channel through its admin API, which no configuration file
+// can do. Such a driver plans its nodes Joining; until the network first
+// runs, the controller calls Bootstrap for each Joining node, of any role,
+// once it runs, until it reports the node a member, and keeps the network
+// Deploying until every node is. (Nodes added to a running network are
+// admitted by Scaler.Admit instead.)
+type Bootstrapper interface {
+	Bootstrap(ctx context.Context, n *apis.Network, plan *Plan, node PlannedNode) (bool, error)
 }
 
 // ReshapeRequest asks for a running network's plan with nodes added or

@@ -107,7 +107,11 @@ func printNetworkTable(cmd *cobra.Command, n *apis.Network) error {
 		if s.PID > 0 {
 			pid = strconv.Itoa(s.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Role, dash(s.Organization), s.Phase, s.Height, s.Peers, s.Restarts, pid, dash(s.Endpoints["rpc"]), dash(s.Endpoints["p2p"]))
+		rpc := s.Endpoints["rpc"]
+		if rpc == "" {
+			rpc = s.Endpoints["listen"] // a Fabric node's gRPC service
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Role, dash(s.Organization), s.Phase, s.Height, s.Peers, s.Restarts, pid, dash(rpc), dash(s.Endpoints["p2p"]))
 	}
 	return tw.Flush()
 }

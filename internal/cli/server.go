@@ -63,6 +63,11 @@ next server started on the same data directory re-adopts them.`,
 					binDirs = []string{filepath.Dir(exe)}
 				}
 			}
+			// Fabric's binaries are the user's own build or release,
+			// rarely beside chaindock's.
+			if d := os.Getenv("FABRIC_BIN"); d != "" {
+				binDirs = append(binDirs, d)
+			}
 			dataDir, err := filepath.Abs(g.resolveDataDir())
 			if err != nil {
 				return err
@@ -87,7 +92,7 @@ next server started on the same data directory re-adopts them.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:7400", "API address (port 0 picks a free port)")
 	f.StringVar(&storeDSN, "store-dsn", os.Getenv("CHAINDOCK_STORE_DSN"), "PostgreSQL URL (postgres://user:pass@host:5432/db); empty: SQLite in the data directory ($CHAINDOCK_STORE_DSN)")
-	f.StringSliceVar(&binDirs, "bin-dir", nil, "directories searched for node programs before PATH (default: the directory of this binary)")
+	f.StringSliceVar(&binDirs, "bin-dir", nil, "directories searched for node programs before PATH (default: the directory of this binary); $FABRIC_BIN is searched after them")
 	f.StringVar(&portRange, "port-range", "30000-39999", "host ports handed to nodes")
 	f.DurationVar(&probeInterval, "probe-interval", 2*time.Second, "how often running nodes are probed")
 	f.BoolVar(&controller, "controller", true, "run the controller; false serves the API only (a replica beside a server that runs it)")

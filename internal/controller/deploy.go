@@ -93,10 +93,18 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 
 	var height int64
 	var notReady []string
+	_, bootstraps := drv.(chain.Bootstrapper)
+	bootstrapping := bootstraps && n.Status.RunningSince == nil
 	for i, ns := range statuses {
 		height = max(height, ns.Height)
-		if plan.Nodes[i].Joining {
+		if plan.Nodes[i].Joining && !bootstrapping {
 			continue // a node being added: the network runs on without it
+		}
+		if plan.Nodes[i].Joining && ns.Phase == apis.NodeRunning {
+			// A node of a new network the driver bootstraps: the
+			// network runs once it has joined.
+			notReady = append(notReady, ns.Name+" joining")
+			continue
 		}
 		if ns.Phase != apis.NodeRunning {
 			detail := ns.Phase

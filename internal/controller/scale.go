@@ -25,7 +25,9 @@ const LabelRevision = "chaindock.io/revision"
 //   - nodes the spec has and the plan has not are planned, all at once,
 //     with ports, keys and configs (the nodes that stay get their new
 //     peers, and are restarted with them later, one at a time);
-//   - new validators that run are admitted to consensus;
+//   - new validators that run are admitted to consensus, and the nodes
+//     of a new network whose driver bootstraps it (chain.Bootstrapper),
+//     of any role, are bootstrapped once they run;
 //   - nodes the plan has and the spec has not are removed one at a time:
 //     a validator is retired from consensus first, then its node goes,
 //     then its place in the plan and its ports.
@@ -51,8 +53,12 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 	if len(add) == 0 && len(remove) == 0 && !joining {
 		return plan, "", nil
 	}
+	// A new network whose driver bootstraps it has Joining nodes and
+	// needs no scaling: it is joined below, node by node.
+	_, bootstraps := drv.(chain.Bootstrapper)
+	bootstrapping := bootstraps && n.Status.RunningSince == nil
 	scaler, ok := drv.(chain.Scaler)
-	if !ok {
+	if !ok && !(bootstrapping && len(add) == 0 && len(remove) == 0) {
 		return plan, "", fmt.Errorf("the %s driver cannot change the nodes of a running network", n.Spec.Chain)
 	}
 
@@ -94,8 +100,16 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 		if !pn.Joining || prev[pn.Name].Phase != apis.NodeRunning {
 			continue
 		}
-		admitted := pn.Role != apis.RoleValidator
-		if !admitted {
+		admitted := pn.Role != apis.RoleValidator && !bootstrapping
+		switch {
+		case admitted:
+		case bootstrapping:
+			var err error
+			if admitted, err = drv.(chain.Bootstrapper).Bootstrap(ctx, n, plan, pn); err != nil {
+				c.event(ctx, n, apis.EventWarning, "BootstrapFailed", pn.Name, "bootstrap %s: %v", pn.Name, err)
+				continue
+			}
+		default:
 			var err error
 			if admitted, err = scaler.Admit(ctx, n, plan, pn); err != nil {
 				c.event(ctx, n, apis.EventWarning, "AdmitFailed", pn.Name, "admit %s: %v", pn.Name, err)
@@ -115,7 +129,10 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 		}
 	}
 	note := ""
-	if len(waiting) > 0 {
+	switch {
+	case len(waiting) > 0 && bootstrapping:
+		note = "bootstrapping: waiting for " + strings.Join(waiting, ", ") + " to run and join"
+	case len(waiting) > 0:
 		note = "adding " + strings.Join(waiting, ", ") + ": waiting for it to run and be admitted"
 	}
 	if len(remove) == 0 {

@@ -5,6 +5,7 @@ package plugins
 import (
 	_ "github.com/chaindock/chaindock/internal/chain/cometbft"     // chain: cometbft
 	_ "github.com/chaindock/chaindock/internal/chain/ethereum"     // chain: ethereum
+	_ "github.com/chaindock/chaindock/internal/chain/fabric"       // chain: fabric
 	_ "github.com/chaindock/chaindock/internal/runtime/kubernetes" // runtime: kubernetes
 	_ "github.com/chaindock/chaindock/internal/runtime/process"    // runtime: process
 )

@@ -1,0 +1,18 @@
+// Package fabric is the chain driver for Hyperledger Fabric 3.1 networks
+// (with channel capabilities 2.5 runs too): an ordering service of Raft
+// orderers run by one organisation, peers run by the network's member
+// organisations, and one application channel they all join.
+//
+// Plan issues every identity from the organisations' own CAs (package pki),
+// writes each node's local MSP, TLS files and a core.yaml or orderer.yaml of
+// ChainDock's own, and builds the channel's genesis block (package
+// channel). The nodes are planned Joining: once they run, Bootstrap joins
+// each orderer to the channel through its channel participation API and
+// each peer through a JoinChain proposal signed by its organisation's
+// admin (chain.Bootstrapper). Probe reads a node's operations endpoint:
+// /healthz and the channel's ledger height from /metrics.
+//
+// The binaries (peer, orderer) are the user's: the process runtime finds
+// them in the server's bin directories, $FABRIC_BIN or PATH. Peers run
+// chaincode through ChainDock's external builder (package builder).
+package fabric
