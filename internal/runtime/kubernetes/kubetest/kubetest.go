@@ -11,7 +11,6 @@ package kubetest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,22 +126,24 @@ func Start(t T, volumes int) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No component serves a port of its own (--secure-port=0, no kwok
+	// server): a port picked free here could be taken, before the
+	// component binds it, by a node of a test running beside this one.
 	c.run(t, dir, "kube-controller-manager",
-		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port", freePort(t),
+		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--secure-port=0",
 		"--controllers=*", "--use-service-account-credentials=false",
 		// Only what the tests need runs fast: no node life-cycle
 		// eviction of kwok's pods.
 		"--concurrent-statefulset-syncs=5", "--node-monitor-grace-period=1h")
 	c.run(t, dir, "kube-scheduler",
-		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port", freePort(t))
+		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--secure-port=0")
 	c.run(t, dir, "kwok",
 		"--kubeconfig", c.Kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		// Loopback addresses for pods and nodes: an endpoint may not
 		// carry one, so nothing a test starts ever dials a fake pod
 		// beyond this machine.
-		"--cidr=127.10.0.0/16", "--node-ip=127.10.0.1", "--node-lease-duration-seconds=40",
-		"--server-address=127.0.0.1:"+freePort(t))
+		"--cidr=127.10.0.0/16", "--node-ip=127.10.0.1", "--node-lease-duration-seconds=40")
 	c.prepare(t, volumes)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -282,14 +283,4 @@ func (c *Cluster) WaitFor(t T, timeout time.Duration, what string, cond func(ctx
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func freePort(t T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
