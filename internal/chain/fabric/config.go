@@ -124,6 +124,15 @@ func (c peerConfig) yaml() ([]byte, error) {
 				"deliverService":  2500,
 				"gatewayService":  500,
 			}},
+			// The endorsement and validation plugins, and the filters a
+			// proposal passes: without them a peer endorses nothing
+			// ("plugin with name escc wasn't found").
+			"handlers": map[string]any{
+				"authFilters": []any{map[string]any{"name": "DefaultAuth"}, map[string]any{"name": "ExpirationCheck"}, map[string]any{"name": "TimeWindowCheck"}},
+				"decorators":  []any{map[string]any{"name": "DefaultDecorator"}},
+				"endorsers":   map[string]any{"escc": map[string]any{"name": "DefaultEndorsement"}},
+				"validators":  map[string]any{"vscc": map[string]any{"name": "DefaultValidation"}},
+			},
 			"maxRecvMsgSize": 100 << 20,
 			"maxSendMsgSize": 100 << 20,
 		},
@@ -143,8 +152,10 @@ func (c peerConfig) yaml() ([]byte, error) {
 			"executetimeout": "30s",
 			"mode":           "net",
 			"keepalive":      0,
-			"system":         map[string]any{"cscc": "enable", "lscc": "enable", "qscc": "enable"},
-			"logging":        map[string]any{"level": "info", "shim": "warning"},
+			// _lifecycle takes chaincode installs, approvals and
+			// commits; cscc joins channels; qscc answers block queries.
+			"system":  map[string]any{"_lifecycle": "enable", "cscc": "enable", "lscc": "enable", "qscc": "enable"},
+			"logging": map[string]any{"level": "info", "shim": "warning"},
 		},
 		"ledger": map[string]any{
 			"state":   map[string]any{"stateDatabase": "goleveldb", "totalQueryLimit": 100000},

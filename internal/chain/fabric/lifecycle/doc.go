@@ -1,0 +1,28 @@
+// Package lifecycle deploys chaincode-as-a-service on a Fabric channel
+// through the peers' _lifecycle system chaincode, as Fabric's peer CLI
+// does, without the CLI.
+//
+// Package makes the ccaas package a peer installs: metadata.json and a
+// code.tar.gz holding the connection.json that ChainDock's external
+// builder (package builder) checks and releases. Its bytes depend only on
+// its input, so the same chaincode server gives the same package ID on
+// every peer and after every restart.
+//
+// The steps follow Fabric's lifecycle: each organisation's admin installs
+// the package on its peers (Install) and approves a definition for its
+// organisation (Approve); once enough organisations approved
+// (CheckCommitReadiness), one admin commits the definition with
+// endorsements from the approving organisations' peers (Commit), and
+// Committed reads what the channel runs. An upgrade is the same steps
+// with a new package and the next sequence.
+//
+// Every step takes its peer and orderer connections (Dial makes them),
+// the admin's signing identity and the channel explicitly, sends signed
+// proposals to the peer's Endorser service and, for approvals and commits,
+// the endorsed transaction to the orderer's AtomicBroadcast service. The
+// steps are idempotent, so a controller can repeat one after a failure:
+// a package already installed, a definition already approved or already
+// committed is not sent again. None of them waits for a transaction to
+// be committed: the caller polls Committed (or CheckCommitReadiness)
+// and requeues.
+package lifecycle
