@@ -289,6 +289,20 @@ type Ledger interface {
 	Query(ctx context.Context, node PlannedNode, path string, data []byte) (QueryResult, error)
 }
 
+// PlanLedger is implemented by drivers whose nodes answer only callers
+// that sign their requests with keys of the network (a Fabric peer serves
+// its channel's blocks to the channel's members): the ledger is read with
+// the network's stored plan, which holds those keys. A driver is either a
+// Ledger or a PlanLedger.
+type PlanLedger interface {
+	// LedgerWith returns the ledger of the network whose plan is plan.
+	LedgerWith(plan *Plan) Ledger
+}
+
+// ErrNotSupported is returned by a ledger for what its chain does not do
+// through the platform.
+var ErrNotSupported = errors.New("the network's chain does not accept application transactions")
+
 // TxSenders is implemented by ledgers whose transactions must reach the
 // chain in order per sender, as Ethereum's nonces make them: a node holds
 // a sender's later transaction back until the one before it arrives, so

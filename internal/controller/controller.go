@@ -30,7 +30,7 @@ const (
 	LabelCluster = "chaindock.io/cluster"
 )
 
-const planBlob = "plan"
+const planBlob = store.PlanBlob
 
 // Options configure a controller.
 type Options struct {

@@ -5,6 +5,7 @@ package explorer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -53,7 +54,16 @@ type follow struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	p      Progress
+
+	// ledger is the one made of the network's plan, for a PlanLedger,
+	// and when; only the follow's goroutine uses them.
+	ledger   chain.Ledger
+	ledgerAt time.Time
 }
+
+// planTTL is how long a ledger made of a network's plan is used before
+// the plan is read again (a scaled network has a new one).
+const planTTL = 30 * time.Second
 
 func (f *follow) set(fn func(p *Progress)) {
 	f.mu.Lock()
@@ -109,7 +119,38 @@ func Follows(n *apis.Network) bool {
 		return false
 	}
 	_, ok := d.(chain.Ledger)
-	return ok && n.Metadata.DeletionTimestamp == nil && n.Status.RunningSince != nil
+	_, withPlan := d.(chain.PlanLedger)
+	return (ok || withPlan) && n.Metadata.DeletionTimestamp == nil && n.Status.RunningSince != nil
+}
+
+// ledgerOf is the ledger of network n with uid: the driver itself, or
+// for a driver that reads with the network's keys, the one it makes of
+// the stored plan.
+func (x *Indexer) ledgerOf(ctx context.Context, f *follow, n *apis.Network, uid string) (chain.Ledger, error) {
+	d, err := chain.Get(n.Spec.Chain)
+	if err != nil {
+		return nil, err
+	}
+	if l, ok := d.(chain.Ledger); ok {
+		return l, nil
+	}
+	pl, ok := d.(chain.PlanLedger)
+	if !ok {
+		return nil, fmt.Errorf("chain %s cannot be read", n.Spec.Chain)
+	}
+	if f.ledger != nil && time.Since(f.ledgerAt) < planTTL {
+		return f.ledger, nil
+	}
+	b, err := x.Store.GetBlob(ctx, uid, store.PlanBlob)
+	if err != nil {
+		return nil, fmt.Errorf("plan of %s: %w", n.Metadata.Name, err)
+	}
+	var plan chain.Plan
+	if err := json.Unmarshal(b, &plan); err != nil {
+		return nil, fmt.Errorf("decode plan of %s: %w", n.Metadata.Name, err)
+	}
+	f.ledger, f.ledgerAt = pl.LedgerWith(&plan), time.Now()
+	return f.ledger, nil
 }
 
 func (x *Indexer) scan(ctx context.Context) {
@@ -195,13 +236,9 @@ func (x *Indexer) step(ctx context.Context, f *follow, uid, name string) (bool, 
 	if n.Metadata.UID != uid {
 		return false, fmt.Errorf("network %s was replaced", name)
 	}
-	d, err := chain.Get(n.Spec.Chain)
+	ledger, err := x.ledgerOf(ctx, f, n, uid)
 	if err != nil {
 		return false, err
-	}
-	ledger, ok := d.(chain.Ledger)
-	if !ok {
-		return false, fmt.Errorf("chain %s cannot be read", n.Spec.Chain)
 	}
 	indexed, err := x.Store.IndexedHeight(ctx, uid)
 	if err != nil {

@@ -25,7 +25,7 @@ var (
 	// ErrUnavailable: no node of the network could be reached.
 	ErrUnavailable = chain.ErrUnavailable
 	// ErrNotSupported: the network's chain cannot be used by applications.
-	ErrNotSupported = errors.New("the network's chain does not accept application transactions")
+	ErrNotSupported = chain.ErrNotSupported
 )
 
 // RejectedError is an application's refusal of a transaction, at admission
@@ -82,8 +82,13 @@ func ledgerOf(n *apis.Network) (chain.Ledger, []chain.PlannedNode, error) {
 		return nil, nil, err
 	}
 	l, ok := d.(chain.Ledger)
+	if pl, withPlan := d.(chain.PlanLedger); !ok && withPlan {
+		// The gateway holds no plan: a ledger read with the network's
+		// keys answers it only what needs none, such as its refusals.
+		l, ok = pl.LedgerWith(&chain.Plan{ChainID: n.Status.ChainID}), true
+	}
 	if !ok {
-		return nil, nil, ErrNotSupported
+		return nil, nil, fmt.Errorf("%w: network %s runs chain %s", ErrNotSupported, n.Metadata.Name, n.Spec.Chain)
 	}
 	nodes := chain.ReadyNodes(n)
 	if len(nodes) == 0 {
@@ -182,6 +187,9 @@ func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []cha
 	for i := from; i < len(nodes); i++ {
 		rc.Attempts++
 		res, err := ledger.Submit(ctx, nodes[i], tx)
+		if errors.Is(err, ErrNotSupported) {
+			return rc, len(nodes), err // no node of the chain takes it
+		}
 		if err != nil {
 			lastErr = err
 			if ctx.Err() != nil {
@@ -226,6 +234,9 @@ func (g *Gateway) Query(ctx context.Context, n *apis.Network, path string, data 
 		behind := false
 		for _, node := range g.rotate(nodes) {
 			res, err := ledger.Query(ctx, node, path, data)
+			if errors.Is(err, ErrNotSupported) {
+				return chain.QueryResult{}, "", err
+			}
 			if err != nil {
 				lastErr = err
 				continue

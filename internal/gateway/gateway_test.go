@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
 )
 
@@ -51,5 +54,54 @@ func TestOneSendersTransactionsStartAtOneNode(t *testing.T) {
 		if len(seen) != 3 {
 			t.Errorf("%T: three submissions started at %v, want every node in turn", l, seen)
 		}
+	}
+}
+
+// planDriver is a chain whose ledger is read with the network's plan,
+// and whose applications the gateway cannot serve.
+type planDriver struct {
+	chain.Driver
+	submits *int
+}
+
+func (d planDriver) LedgerWith(plan *chain.Plan) chain.Ledger {
+	return refusingLedger{chainID: plan.ChainID, submits: d.submits}
+}
+
+type refusingLedger struct {
+	chain.Ledger
+	chainID string
+	submits *int
+}
+
+func (l refusingLedger) Submit(context.Context, chain.PlannedNode, []byte) (chain.SubmitResult, error) {
+	*l.submits++
+	return chain.SubmitResult{}, fmt.Errorf("%w: channel %s takes chaincode transactions", chain.ErrNotSupported, l.chainID)
+}
+
+func (l refusingLedger) Query(context.Context, chain.PlannedNode, string, []byte) (chain.QueryResult, error) {
+	return chain.QueryResult{}, fmt.Errorf("%w: channel %s answers chaincode queries", chain.ErrNotSupported, l.chainID)
+}
+
+// TestNotSupportedStops checks a ledger's refusal of what its chain does
+// not do reaches the caller as ErrNotSupported, with its reason, from the
+// first node: no other node would answer otherwise.
+func TestNotSupportedStops(t *testing.T) {
+	submits := 0
+	chain.Register("gateway-test-plan", planDriver{submits: &submits})
+	n := &apis.Network{Spec: apis.NetworkSpec{Chain: "gateway-test-plan"}}
+	n.Metadata.Name = "net"
+	n.Status.ChainID = "trade"
+	for _, name := range []string{"peer-0", "peer-1"} {
+		n.Status.Nodes = append(n.Status.Nodes, apis.NodeStatus{Name: name, Phase: apis.NodeRunning, Endpoints: map[string]string{"listen": "grpcs://" + name}})
+	}
+	g := New()
+	_, err := g.Submit(t.Context(), n, []byte("tx"), true)
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "channel trade takes chaincode transactions") || submits != 1 {
+		t.Errorf("submit: %v after %d submissions, want ErrNotSupported with its reason after 1", err, submits)
+	}
+	_, _, err = g.Query(t.Context(), n, "/x", nil, 0)
+	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "channel trade") {
+		t.Errorf("query: %v, want ErrNotSupported with its reason", err)
 	}
 }

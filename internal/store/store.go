@@ -43,6 +43,10 @@ type PortRange struct {
 	Low, High int
 }
 
+// PlanBlob is the key of a network's plan among its blobs: its node
+// specs and the artifacts (keys, genesis) its chain driver planned.
+const PlanBlob = "plan"
+
 // BlobRef names one artifact.
 type BlobRef struct {
 	OwnerUID, Key string

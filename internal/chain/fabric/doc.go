@@ -10,7 +10,10 @@
 // each orderer to the channel through its channel participation API and
 // each peer through a JoinChain proposal signed by its organisation's
 // admin (chain.Bootstrapper). Probe reads a node's operations endpoint:
-// /healthz and the channel's ledger height from /metrics.
+// /healthz and the channel's ledger height from /metrics. The explorer
+// reads the channel from a peer's query system chaincode as its
+// organisation's admin (chain.PlanLedger); a block's explorer height is
+// its Fabric number plus one.
 //
 // The binaries (peer, orderer) are the user's: the process runtime finds
 // them in the server's bin directories, $FABRIC_BIN or PATH. Peers run

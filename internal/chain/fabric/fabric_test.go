@@ -442,7 +442,7 @@ func TestCSCCProposal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := csccProposal(a, "JoinChain", []byte("block"))
+	sp, err := proposal(a, "cscc", "JoinChain", []byte("block"))
 	if err != nil {
 		t.Fatal(err)
 	}

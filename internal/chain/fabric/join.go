@@ -3,11 +3,8 @@ package fabric
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,13 +15,8 @@ import (
 	"time"
 
 	"github.com/hyperledger/fabric-config/configtx"
-	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-	mb "github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
@@ -228,20 +220,16 @@ func participation(c *http.Client, req *http.Request) (channelInfo, int, error) 
 // has joined already: two proposals to the peer's configuration system
 // chaincode (CSCC), signed by its organisation's admin.
 func joinPeer(ctx context.Context, node chain.PlannedNode, a *admin, ch string, block []byte) (bool, error) {
-	u, err := url.Parse(node.Endpoints[PortListen])
-	if err != nil || u.Host == "" {
-		return false, fmt.Errorf("%s has no listen endpoint", node.Name)
-	}
-	conn, err := grpc.NewClient(u.Host, grpc.WithTransportCredentials(credentials.NewTLS(a.tlsConfig(u.Hostname()))))
+	conn, err := dialPeer(node, a)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", node.Name, err)
+		return false, err
 	}
 	defer conn.Close()
 	endorser := pb.NewEndorserClient(conn)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 
-	resp, err := cscc(ctx, endorser, a, "GetChannels")
+	resp, err := invoke(ctx, endorser, a, "cscc", "GetChannels")
 	if err != nil {
 		return false, fmt.Errorf("%s: list channels: %w", node.Name, err)
 	}
@@ -254,82 +242,8 @@ func joinPeer(ctx context.Context, node chain.PlannedNode, a *admin, ch string, 
 			return true, nil
 		}
 	}
-	if _, err := cscc(ctx, endorser, a, "JoinChain", block); err != nil {
+	if _, err := invoke(ctx, endorser, a, "cscc", "JoinChain", block); err != nil {
 		return false, fmt.Errorf("%s: join channel %s: %w", node.Name, ch, err)
 	}
 	return true, nil
-}
-
-// cscc calls a function of a peer's configuration system chaincode, as
-// the signer, and returns the peer's answer when it succeeded.
-func cscc(ctx context.Context, endorser pb.EndorserClient, a *admin, fn string, args ...[]byte) (*pb.ProposalResponse, error) {
-	sp, err := csccProposal(a, fn, args...)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := endorser.ProcessProposal(ctx, sp)
-	if err != nil {
-		return nil, err
-	}
-	if s := resp.GetResponse().GetStatus(); s < 200 || s >= 400 {
-		return nil, fmt.Errorf("%s: status %d: %s", fn, s, resp.GetResponse().GetMessage())
-	}
-	return resp, nil
-}
-
-// csccProposal is a signed proposal to invoke CSCC's fn with args, on no
-// channel, as Fabric's peer CLI sends it.
-func csccProposal(a *admin, fn string, args ...[]byte) (*pb.SignedProposal, error) {
-	creator, err := proto.Marshal(&mb.SerializedIdentity{Mspid: a.signer.MSPID, IdBytes: a.certPEM})
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, 24)
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	txID := sha256.Sum256(append(append([]byte{}, nonce...), creator...))
-	const name = "cscc"
-	ext, err := proto.Marshal(&pb.ChaincodeHeaderExtension{ChaincodeId: &pb.ChaincodeID{Name: name}})
-	if err != nil {
-		return nil, err
-	}
-	chdr, err := proto.Marshal(&cb.ChannelHeader{
-		Type:      int32(cb.HeaderType_ENDORSER_TRANSACTION),
-		TxId:      hex.EncodeToString(txID[:]),
-		Timestamp: timestamppb.Now(),
-		Extension: ext,
-	})
-	if err != nil {
-		return nil, err
-	}
-	shdr, err := proto.Marshal(&cb.SignatureHeader{Creator: creator, Nonce: nonce})
-	if err != nil {
-		return nil, err
-	}
-	hdr, err := proto.Marshal(&cb.Header{ChannelHeader: chdr, SignatureHeader: shdr})
-	if err != nil {
-		return nil, err
-	}
-	input, err := proto.Marshal(&pb.ChaincodeInvocationSpec{ChaincodeSpec: &pb.ChaincodeSpec{
-		Type:        pb.ChaincodeSpec_GOLANG,
-		ChaincodeId: &pb.ChaincodeID{Name: name},
-		Input:       &pb.ChaincodeInput{Args: append([][]byte{[]byte(fn)}, args...)},
-	}})
-	if err != nil {
-		return nil, err
-	}
-	payload, err := proto.Marshal(&pb.ChaincodeProposalPayload{Input: input})
-	if err != nil {
-		return nil, err
-	}
-	prop, err := proto.Marshal(&pb.Proposal{Header: hdr, Payload: payload})
-	if err != nil {
-		return nil, err
-	}
-	sig, err := a.signer.Sign(rand.Reader, prop, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sign proposal as %s: %w", a.signer.MSPID, err)
-	}
-	return &pb.SignedProposal{ProposalBytes: prop, Signature: sig}, nil
 }

@@ -1,0 +1,197 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+)
+
+var _ chain.PlanLedger = (*Driver)(nil)
+
+// ErrGateway is what Submit and Query answer: applications reach a
+// Fabric channel through chaincode, not through the platform's gateway.
+var ErrGateway = fmt.Errorf("%w: Fabric transactions invoke chaincode that the chaincode lifecycle deploys, endorsed by peers and sent through the Fabric Gateway; ChainDock does not offer that yet", chain.ErrNotSupported)
+
+// ledgerTimeout bounds one call to a peer.
+const ledgerTimeout = 10 * time.Second
+
+// LedgerWith implements chain.PlanLedger: the channel's blocks, read
+// from a peer through its query system chaincode (QSCC) with proposals
+// signed by the admin of the peer's organisation, whose keys the plan
+// keeps. Heights are block numbers plus one (see Height).
+func (d *Driver) LedgerWith(plan *chain.Plan) chain.Ledger { return &ledger{plan: plan} }
+
+// ledger reads a network's channel from its peers.
+type ledger struct {
+	plan *chain.Plan
+}
+
+var _ chain.Ledger = (*ledger)(nil)
+
+// peer is a connection to a peer of the network and the admin of its
+// organisation, who signs what the ledger asks it.
+type peer struct {
+	name string
+	conn *grpc.ClientConn
+	a    *admin
+}
+
+// dial connects to node, a peer, as its organisation's admin.
+func (l *ledger) dial(node chain.PlannedNode) (*peer, error) {
+	if node.Role == apis.RoleValidator {
+		return nil, fmt.Errorf("%s is an orderer: the explorer reads a channel from its peers", node.Name)
+	}
+	if l.plan == nil || l.plan.ChainID == "" {
+		return nil, fmt.Errorf("%s: no plan to read the channel with", node.Name)
+	}
+	a, err := loadAdmin(l.plan, node.Organization)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", node.Name, err)
+	}
+	conn, err := dialPeer(node, a)
+	if err != nil {
+		return nil, err
+	}
+	return &peer{name: node.Name, conn: conn, a: a}, nil
+}
+
+// qscc calls fn of the peer's QSCC with the channel's name as the first
+// argument, and returns the answer's payload.
+func (l *ledger) qscc(ctx context.Context, p *peer, fn string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
+	defer cancel()
+	in := [][]byte{[]byte(l.plan.ChainID)}
+	for _, s := range args {
+		in = append(in, []byte(s))
+	}
+	resp, err := invoke(ctx, pb.NewEndorserClient(p.conn), p.a, "qscc", fn, in...)
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetResponse().GetPayload(), nil
+}
+
+// LatestHeight implements chain.Ledger: the channel's height on the peer
+// (QSCC GetChainInfo), the count of its blocks, which is the explorer
+// height of the newest one.
+func (l *ledger) LatestHeight(ctx context.Context, node chain.PlannedNode) (int64, error) {
+	p, err := l.dial(node)
+	if err != nil {
+		return 0, err
+	}
+	defer p.conn.Close()
+	b, err := l.qscc(ctx, p, "GetChainInfo")
+	if err != nil {
+		return 0, fmt.Errorf("height of channel %s on %s: %w", l.plan.ChainID, node.Name, err)
+	}
+	var info cb.BlockchainInfo
+	if err := proto.Unmarshal(b, &info); err != nil {
+		return 0, fmt.Errorf("height of channel %s on %s: %w", l.plan.ChainID, node.Name, err)
+	}
+	if info.GetHeight() > math.MaxInt64 {
+		return 0, fmt.Errorf("height of channel %s on %s: implausible %d", l.plan.ChainID, node.Name, info.GetHeight())
+	}
+	return int64(info.GetHeight()), nil //nolint:gosec // checked above
+}
+
+// Blocks implements chain.Ledger: the blocks at explorer heights
+// from..to, numbers from-1..to-1, each from QSCC GetBlockByNumber.
+func (l *ledger) Blocks(ctx context.Context, node chain.PlannedNode, from, to int64) ([]chain.Block, error) {
+	if from < 1 || to < from {
+		return nil, fmt.Errorf("blocks %d..%d: heights start at 1", from, to)
+	}
+	p, err := l.dial(node)
+	if err != nil {
+		return nil, err
+	}
+	defer p.conn.Close()
+	out := make([]chain.Block, 0, to-from+1)
+	for h := from; h <= to; h++ {
+		num := BlockNumber(h)
+		b, err := l.qscc(ctx, p, "GetBlockByNumber", strconv.FormatUint(num, 10))
+		if err != nil {
+			return nil, fmt.Errorf("block %d of channel %s on %s: %w", num, l.plan.ChainID, node.Name, err)
+		}
+		blk, err := decodeBlock(b)
+		if err != nil {
+			return nil, fmt.Errorf("block %d of channel %s on %s: %w", num, l.plan.ChainID, node.Name, err)
+		}
+		if blk.Height != h {
+			return nil, fmt.Errorf("block %d of channel %s on %s: the peer answered block %d", num, l.plan.ChainID, node.Name, BlockNumber(blk.Height))
+		}
+		out = append(out, blk)
+	}
+	return out, nil
+}
+
+func decodeBlock(b []byte) (chain.Block, error) {
+	var blk cb.Block
+	if err := proto.Unmarshal(b, &blk); err != nil {
+		return chain.Block{}, err
+	}
+	return toBlock(&blk)
+}
+
+var txIDRE = regexp.MustCompile(`^[0-9A-Fa-f]{64}$`)
+
+// Tx implements chain.Ledger: the transaction with ID hash, from the
+// block QSCC GetBlockByTxID finds it in, so that it has its height, index
+// and validation code.
+func (l *ledger) Tx(ctx context.Context, node chain.PlannedNode, hash string) (*chain.Tx, error) {
+	if !txIDRE.MatchString(hash) {
+		return nil, chain.ErrTxNotFound
+	}
+	p, err := l.dial(node)
+	if err != nil {
+		return nil, err
+	}
+	defer p.conn.Close()
+	b, err := l.qscc(ctx, p, "GetBlockByTxID", strings.ToLower(hash))
+	var refused *statusError
+	switch {
+	case errors.As(err, &refused) && txNotFound(refused.message):
+		return nil, chain.ErrTxNotFound
+	case err != nil:
+		return nil, fmt.Errorf("transaction %s on %s: %w", hash, node.Name, err)
+	}
+	blk, err := decodeBlock(b)
+	if err != nil {
+		return nil, fmt.Errorf("transaction %s on %s: %w", hash, node.Name, err)
+	}
+	for _, t := range blk.Txs {
+		if strings.EqualFold(t.Hash, hash) {
+			return &t, nil
+		}
+	}
+	return nil, chain.ErrTxNotFound
+}
+
+// Submit implements chain.Ledger: it refuses, with ErrGateway.
+func (l *ledger) Submit(context.Context, chain.PlannedNode, []byte) (chain.SubmitResult, error) {
+	return chain.SubmitResult{}, ErrGateway
+}
+
+// Query implements chain.Ledger: it refuses, with ErrGateway.
+func (l *ledger) Query(context.Context, chain.PlannedNode, string, []byte) (chain.QueryResult, error) {
+	return chain.QueryResult{}, ErrGateway
+}
+
+// txNotFound reports whether a peer's refusal of GetBlockByTxID says it
+// has no such transaction: its block index's "no such transaction ID
+// [...] in index", or "Entry not found in index" in older peers.
+func txNotFound(msg string) bool {
+	return strings.Contains(msg, "no such transaction ID") || strings.Contains(msg, "not found in index")
+}
