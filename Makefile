@@ -65,7 +65,7 @@ e2e-k8s: build ## Run real CometBFT and Ethereum networks in pods on the cluster
 	CHAINDOCK_E2E_KUBECONFIG="$(KUBECONFIG)" CHAINDOCK_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 45m -v -run '^TestChainsOnARealCluster$$' ./tests/e2e
 
 .PHONY: bench
-bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL), Ethereum deploy and token transfers, CometBFT scaling, Kubernetes deploy and delete; prints JSON lines; BENCH=nodes|api|app|explorer|ethereum|scale|kubernetes for one part
+bench: build ## Measure deploy, heal, restart, memory, API latency, gateway and explorer (SQLite and PostgreSQL), Ethereum deploy and token transfers, CometBFT scaling, Kubernetes deploy and delete; prints JSON lines; BENCH=nodes|api|app|explorer|ethereum|scale|kubernetes|fabric for one part
 	kube_dir="$$(./scripts/kube-test-bins.sh)" && \
 	CHAINDOCK_KUBE_BIN_DIR="$$kube_dir" CHAINDOCK_BIN_DIR=$(BIN) ./scripts/with-postgres.sh $(GO) run ./tests/bench $(BENCH)
 

@@ -98,6 +98,9 @@ func main() {
 		if err == nil {
 			err = benchKubernetes(context.Background(), mustBinDir())
 		}
+		if err == nil {
+			err = benchFabric(context.Background(), mustBinDir())
+		}
 	case "nodes":
 		err = run()
 	case "api":
@@ -112,8 +115,10 @@ func main() {
 		err = benchScale(context.Background(), mustBinDir())
 	case "kubernetes":
 		err = benchKubernetes(context.Background(), mustBinDir())
+	case "fabric":
+		err = benchFabric(context.Background(), mustBinDir())
 	default:
-		err = fmt.Errorf("usage: bench [all|nodes|api|app|explorer|ethereum|scale|kubernetes]")
+		err = fmt.Errorf("usage: bench [all|nodes|api|app|explorer|ethereum|scale|kubernetes|fabric]")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

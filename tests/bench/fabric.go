@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/tests/framework"
+)
+
+// fabricPortRange holds the ports of the Fabric networks' nodes.
+const fabricPortRange = "36000-36199"
+
+// fabricBinDir is the directory of the user's Fabric peer and orderer:
+// $FABRIC_BIN, else where PATH has them; "" when there are none.
+func fabricBinDir() string {
+	if d := os.Getenv("FABRIC_BIN"); d != "" {
+		return d
+	}
+	peer, err := exec.LookPath("peer")
+	if err != nil {
+		return ""
+	}
+	if _, err := exec.LookPath("orderer"); err != nil {
+		return ""
+	}
+	return filepath.Dir(peer)
+}
+
+// benchFabric measures, with the user's Fabric binaries, the time from
+// applying a network of 2 organisations of 2 peers and 3 Raft orderers to
+// the API reporting it Running: every node up, every orderer and peer
+// joined to the channel, the channel's Raft with a leader. Without the
+// binaries it says so and measures nothing: ChainDock does not build
+// Fabric.
+func benchFabric(ctx context.Context, binDir string) error {
+	fab := fabricBinDir()
+	if fab == "" {
+		fmt.Fprintln(os.Stderr, "bench: fabric: skipped: no Fabric binaries (set FABRIC_BIN to the directory of Fabric 3.1's peer and orderer)")
+		return nil
+	}
+	tmp, err := os.MkdirTemp("", "chaindock-bench-fabric")
+	if err != nil {
+		return err
+	}
+	dataDir := filepath.Join(tmp, "data")
+	defer func() {
+		framework.KillAllUnder(dataDir)
+		_ = os.RemoveAll(tmp)
+	}()
+	srv, err := framework.StartServerEnv(ctx, binDir, dataDir, []string{"FABRIC_BIN=" + fab},
+		"--port-range", fabricPortRange, "--rate-limit", "0", "--log-level", "warn", "--probe-interval", "500ms")
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	c := srv.Client
+
+	var deploys, deletes []float64
+	for i := range runs {
+		name := fmt.Sprintf("bench-fab-%d", i)
+		spec := fmt.Appendf(nil, `apiVersion: chaindock/v1
+kind: Network
+metadata: {name: %s}
+spec:
+  chain: fabric
+  runtime: process
+  organizations:
+    - {name: org1, peers: 2}
+    - {name: org2, peers: 2}
+  fabric: {orderers: 3, channel: trade}
+`, name)
+		start := time.Now()
+		if _, err := c.CreateNetwork(ctx, spec); err != nil {
+			return err
+		}
+		if err := framework.Poll(ctx, 3*time.Minute, 20*time.Millisecond, func() (bool, string) {
+			n, err := c.GetNetwork(ctx, name)
+			if err != nil {
+				return false, err.Error()
+			}
+			return n.Status.Phase == apis.PhaseRunning, framework.Describe(n)
+		}); err != nil {
+			return fmt.Errorf("deploy %s: %w", name, err)
+		}
+		deploys = append(deploys, round(time.Since(start).Seconds()))
+
+		start = time.Now()
+		if _, err := c.DeleteNetwork(ctx, name); err != nil {
+			return err
+		}
+		if err := framework.WaitGone(ctx, c, name, time.Minute); err != nil {
+			return err
+		}
+		deletes = append(deletes, round(time.Since(start).Seconds()))
+	}
+	emit(figure{Metric: "fabric_deploy_network_s", Value: median(deploys), Unit: "s", Samples: deploys,
+		Note: "apply 2 organisations x 2 peers and 3 Raft orderers until the API reports the network Running: every node joined to the channel and its Raft led (the user's Fabric binaries)"})
+	emit(figure{Metric: "fabric_delete_s", Value: median(deletes), Unit: "s", Samples: deletes,
+		Note: "delete it until the network is gone with its 7 processes and their files"})
+	return nil
+}
