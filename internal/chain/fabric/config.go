@@ -50,6 +50,35 @@ type peerConfig struct {
 	// bootstrap are the listen addresses of the other peers of its
 	// organisation, which it gossips with first.
 	bootstrap []string
+	// couchDB is the address of its CouchDB; empty, it keeps its state in
+	// LevelDB.
+	couchDB string
+	// builder is the external builder it builds chaincode packages with.
+	builder externalBuilder
+}
+
+// externalBuilder is an entry of a peer's chaincode.externalBuilders.
+type externalBuilder struct {
+	name, path string
+	// propagate are the peer's environment variables the builder gets,
+	// besides the few it always does.
+	propagate []string
+}
+
+// chaindockBuilder is ChainDock's builder in a node's home. The peer runs
+// its steps from its own working directory, the home, so the relative
+// path holds.
+var chaindockBuilder = externalBuilder{name: builder.Name, path: dirBuilders + "/" + builder.Name}
+
+// ccaasBuilder is Fabric's own, in the official peer image.
+var ccaasBuilder = externalBuilder{name: ccaasBuilderName, path: ccaasBuilderPath, propagate: []string{ccaasBuilderEnv}}
+
+func (b externalBuilder) yaml() map[string]any {
+	m := map[string]any{"name": b.name, "path": b.path}
+	if len(b.propagate) > 0 {
+		m["propagateEnvironment"] = b.propagate
+	}
+	return m
 }
 
 func (c peerConfig) yaml() ([]byte, error) {
@@ -140,25 +169,20 @@ func (c peerConfig) yaml() ([]byte, error) {
 		// the external builders below.
 		"vm": map[string]any{"endpoint": ""},
 		"chaincode": map[string]any{
-			// ChainDock's builder for chaincode-as-a-service packages;
-			// the peer runs its steps from its own working directory,
-			// the home, so the relative path holds.
-			"externalBuilders": []any{map[string]any{
-				"name": builder.Name,
-				"path": dirBuilders + "/" + builder.Name,
-			}},
-			"installTimeout": "300s",
-			"startuptimeout": "300s",
-			"executetimeout": "30s",
-			"mode":           "net",
-			"keepalive":      0,
+			// A builder for chaincode-as-a-service packages.
+			"externalBuilders": []any{c.builder.yaml()},
+			"installTimeout":   "300s",
+			"startuptimeout":   "300s",
+			"executetimeout":   "30s",
+			"mode":             "net",
+			"keepalive":        0,
 			// _lifecycle takes chaincode installs, approvals and
 			// commits; cscc joins channels; qscc answers block queries.
 			"system":  map[string]any{"_lifecycle": "enable", "cscc": "enable", "lscc": "enable", "qscc": "enable"},
 			"logging": map[string]any{"level": "info", "shim": "warning"},
 		},
 		"ledger": map[string]any{
-			"state":   map[string]any{"stateDatabase": "goleveldb", "totalQueryLimit": 100000},
+			"state":   c.state(),
 			"history": map[string]any{"enableHistoryDatabase": true},
 			// No ledger.snapshots.rootDir: the peer wants it absolute and
 			// reads it as written, while it makes peer.fileSystemPath
@@ -171,6 +195,32 @@ func (c peerConfig) yaml() ([]byte, error) {
 		"metrics": map[string]any{"provider": "prometheus"},
 	}
 	return yaml.Marshal(doc)
+}
+
+// state is core.yaml's ledger.state: LevelDB, or CouchDB with the
+// credentials' placeholders.
+func (c peerConfig) state() map[string]any {
+	if c.couchDB == "" {
+		return map[string]any{"stateDatabase": "goleveldb", "totalQueryLimit": 100000}
+	}
+	return map[string]any{
+		"stateDatabase":   "CouchDB",
+		"totalQueryLimit": 100000,
+		// Fabric's defaults (its sample core.yaml): the peer reads no
+		// default for a key that is missing.
+		"couchDBConfig": map[string]any{
+			"couchDBAddress":        c.couchDB,
+			"username":              placeholderUser,
+			"password":              placeholderPassword,
+			"maxRetries":            3,
+			"maxRetriesOnStartup":   10,
+			"requestTimeout":        "35s",
+			"internalQueryLimit":    1000,
+			"maxBatchUpdateSize":    1000,
+			"createGlobalChangesDB": false,
+			"cacheSize":             64,
+		},
+	}
 }
 
 // ordererConfig is an orderer's orderer.yaml.

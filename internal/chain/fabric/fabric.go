@@ -22,11 +22,17 @@ const (
 	OrdererProgram = "orderer"
 )
 
-// Images of the programs, on runtimes that run containers.
+// Images of the programs, on runtimes that run containers. The server's
+// --image flag replaces them by program name (peer, orderer).
 const (
 	PeerImage    = "hyperledger/fabric-peer:3.1.5"
 	OrdererImage = "hyperledger/fabric-orderer:3.1.5"
+	// CouchDBImage runs a peer's state database beside it, in its pod.
+	CouchDBImage = "couchdb:3.3.3"
 )
+
+// imageVersion is the Fabric release of PeerImage and OrdererImage.
+const imageVersion = "3.1"
 
 // Port names. An orderer's Raft traffic shares its listen port: the
 // cluster service runs on the orderer's main gRPC server.
@@ -94,11 +100,6 @@ func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 	if spec.Ethereum != nil {
 		errs.Add("spec.ethereum", "applies only to chain ethereum, not %s", Name)
 	}
-	if spec.Runtime == apis.RuntimeKubernetes {
-		// Its pods would need the external builder in the peer image and
-		// a home the Fabric images agree with; not there yet.
-		errs.Add("spec.runtime", "chain %s runs on runtime process only, for now", Name)
-	}
 	var defaults apis.Network
 	apis.SetDefaults(&defaults)
 	if t := spec.Consensus.TimeoutCommit; !t.IsZero() && t != defaults.Spec.Consensus.TimeoutCommit {
@@ -137,8 +138,14 @@ func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 			errs.Add(p+".channel", "%s", msg)
 		}
 	}
-	if v := f.Version; v != "" && !slices.Contains(versions, v) {
+	switch v := f.Version; {
+	case v != "" && !slices.Contains(versions, v):
 		errs.Add(p+".version", "unsupported version %q (supported: %s)", v, strings.Join(versions, ", "))
+	case v != "" && v != imageVersion && spec.Runtime == apis.RuntimeKubernetes:
+		// The pods run the official images of one release, which the
+		// plan names; a network of another release runs on the process
+		// runtime, with the user's binaries.
+		errs.Add(p+".version", "must be %s or left out on runtime %s, not %q: its pods run %s and %s", imageVersion, apis.RuntimeKubernetes, v, PeerImage, OrdererImage)
 	}
 	return errs
 }

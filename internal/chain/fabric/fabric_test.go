@@ -79,9 +79,13 @@ func TestSpecFixtures(t *testing.T) {
 func TestValidateRuntime(t *testing.T) {
 	spec := decode(t, "two-orgs.good.yaml").Spec
 	spec.Runtime, spec.Cluster = apis.RuntimeKubernetes, "lab"
-	errs := New().Validate(&spec)
-	if len(errs) != 1 || errs[0].Field != "spec.runtime" {
-		t.Fatalf("a Fabric network on Kubernetes: %v", errs)
+	if errs := New().Validate(&spec); len(errs) != 0 {
+		t.Fatalf("a Fabric 3.1 network on Kubernetes: %v", errs)
+	}
+	// Its pods run the 3.1 images.
+	spec.Fabric.Version = "2.5"
+	if errs := New().Validate(&spec); len(errs) != 1 || errs[0].Field != "spec.fabric.version" {
+		t.Fatalf("a Fabric 2.5 network on Kubernetes: %v", errs)
 	}
 }
 

@@ -3,6 +3,7 @@ package fabric
 import (
 	"context"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -117,11 +118,7 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 		if nd.msp, err = o.cas.MSP.IssueMSP(pki.Request{Name: nd.cn, Role: role, Now: now}); err != nil {
 			return nil, fmt.Errorf("plan %s: node %s: %w", n.Metadata.Name, ns.Name, err)
 		}
-		hosts := []string{nd.addrs.host, ns.Name}
-		if nd.addrs.host != "localhost" {
-			hosts = append(hosts, "localhost")
-		}
-		if nd.tls, err = o.cas.TLS.IssueTLS(pki.Request{Name: nd.cn, Hosts: hosts, Now: now}); err != nil {
+		if nd.tls, err = o.cas.TLS.IssueTLS(pki.Request{Name: nd.cn, Hosts: tlsHosts(nd.addrs.host, ns.Name), Now: now}); err != nil {
 			return nil, fmt.Errorf("plan %s: node %s: %w", n.Metadata.Name, ns.Name, err)
 		}
 		nodes = append(nodes, nd)
@@ -134,8 +131,9 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 	blockFile := runtime.File{Path: BlockPath(chName), Data: block, Mode: 0o644}
 
 	plan := &chain.Plan{ChainID: chName}
+	env := planEnv{network: n, nodes: nodes, block: blockFile, chaindock: d.chaindock, place: place, pods: inPods(req), rand: req.Rand}
 	for _, nd := range nodes {
-		pn, err := plannedNode(n, nd, nodes, blockFile, d.chaindock)
+		pn, err := env.plannedNode(nd)
 		if err != nil {
 			return nil, fmt.Errorf("plan %s: node %s: %w", n.Metadata.Name, nd.spec.Name, err)
 		}
@@ -150,6 +148,21 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 		plan.Artifacts = append(plan.Artifacts, files...)
 	}
 	return plan, nil
+}
+
+// tlsHosts are the names a node's TLS certificate carries: the host it is
+// reached at, its own name and localhost; in a pod, reached at its
+// Service's <node>.<namespace>.svc, also <node>.<namespace>, which a
+// client in the cluster may dial as well.
+func tlsHosts(host, name string) []string {
+	hosts := []string{host, name}
+	if short, ok := strings.CutSuffix(host, ".svc"); ok && short != name {
+		hosts = append(hosts, short)
+	}
+	if host != "localhost" {
+		hosts = append(hosts, "localhost")
+	}
+	return hosts
 }
 
 func orgNames(list []apis.OrganizationNodes) []string {
@@ -206,8 +219,24 @@ func genesisBlock(name string, n *apis.Network, orgs map[string]*org, ordererOrg
 	return proto.Marshal(block)
 }
 
+// planEnv is what every node of a plan is planned with.
+type planEnv struct {
+	network *apis.Network
+	nodes   []*node
+	block   runtime.File
+	// chaindock is the server's binary, which ChainDock's external
+	// builder runs on the process runtime.
+	chaindock string
+	place     chain.Placement
+	// pods: the nodes run in pods, from the official images.
+	pods bool
+	// rand is the source of the CouchDB passwords (crypto/rand when nil).
+	rand io.Reader
+}
+
 // plannedNode is nd with its files, its program and its endpoints.
-func plannedNode(n *apis.Network, nd *node, all []*node, block runtime.File, chaindock string) (chain.PlannedNode, error) {
+func (e planEnv) plannedNode(nd *node) (chain.PlannedNode, error) {
+	n := e.network
 	files, err := pki.MSPFiles(dirMSP, nd.org.cas.MSP.Cert, nd.org.cas.TLS.Cert, nd.msp)
 	if err != nil {
 		return chain.PlannedNode{}, err
@@ -217,7 +246,7 @@ func plannedNode(n *apis.Network, nd *node, all []*node, block runtime.File, cha
 		return chain.PlannedNode{}, err
 	}
 	files = append(files, tlsFiles...)
-	files = append(files, block)
+	files = append(files, e.block)
 
 	env := chain.GoRuntimeEnv(nd.spec.Resources)
 	if env == nil {
@@ -243,19 +272,33 @@ func plannedNode(n *apis.Network, nd *node, all []*node, block runtime.File, cha
 		endpoints[PortAdmin] = "https://" + nd.addrs.reach(PortAdmin)
 	} else {
 		var bootstrap []string
-		for _, o := range all {
+		for _, o := range e.nodes {
 			if o.org == nd.org && o != nd {
 				bootstrap = append(bootstrap, o.addrs.reach(PortListen))
 			}
 		}
-		cfg, err := peerConfig{id: nd.spec.Name, networkID: n.Metadata.Name, mspID: nd.org.mspID, addrs: nd.addrs, bootstrap: bootstrap}.yaml()
+		pc := peerConfig{id: nd.spec.Name, networkID: n.Metadata.Name, mspID: nd.org.mspID, addrs: nd.addrs, bootstrap: bootstrap, builder: chaindockBuilder}
+		if e.pods {
+			pc.couchDB, pc.builder = couchDBAddress(e.place), ccaasBuilder
+		}
+		cfg, err := pc.yaml()
 		if err != nil {
 			return chain.PlannedNode{}, err
 		}
 		files = append(files, runtime.File{Path: fileCoreYAML, Data: cfg, Mode: 0o644})
-		for _, f := range builder.Files(chaindock) {
-			f.Path = path.Join(dirBuilders, builder.Name, f.Path)
-			files = append(files, f)
+		if e.pods {
+			creds, err := couchDBCredentials(e.rand)
+			if err != nil {
+				return chain.PlannedNode{}, err
+			}
+			files = append(files, creds...)
+			spec.Init = []runtime.InitStep{credentialsStep()}
+			spec.Sidecars = []runtime.Sidecar{couchDBSidecar(e.place)}
+		} else {
+			for _, f := range builder.Files(e.chaindock) {
+				f.Path = path.Join(dirBuilders, builder.Name, f.Path)
+				files = append(files, f)
+			}
 		}
 		spec.Program, spec.Image, spec.Args = PeerProgram, PeerImage, []string{"node", "start"}
 		endpoints[PortChaincode] = "tcp://" + nd.addrs.reach(PortChaincode)
