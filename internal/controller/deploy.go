@@ -424,7 +424,13 @@ func (c *Controller) withImages(n *apis.Network, spec runtime.NodeSpec) runtime.
 	}
 	spec.Sidecars = slices.Clone(spec.Sidecars)
 	for i, sc := range spec.Sidecars {
-		if im, ok := c.opts.Images[sc.Program]; ok {
+		// A sidecar that runs its image's own entrypoint (CouchDB)
+		// names no program: its name stands for it.
+		program := sc.Program
+		if program == "" {
+			program = sc.Name
+		}
+		if im, ok := c.opts.Images[program]; ok {
 			spec.Sidecars[i].Image = im
 		}
 	}

@@ -33,7 +33,8 @@ func TestFabricOnKubernetes(t *testing.T) {
 	ctx := t.Context()
 	binDir, dataDir := setup(t)
 	const peerImage = "registry.example/fabric-peer:3.1.5-custom"
-	srv := startServer(t, binDir, dataDir, "--port-range", "32350-32399", "--probe-interval", "500ms", "--image", "peer="+peerImage)
+	srv := startServer(t, binDir, dataDir, "--port-range", "32350-32399", "--probe-interval", "500ms",
+		"--image", "peer="+peerImage, "--image", fabric.CouchDBSidecar+"="+couchImage)
 	c := srv.Client
 	cl := cli{t: t, bin: filepath.Join(binDir, "chaindock"), dataDir: dataDir}
 	cl.ok("cluster", "add", "lab", "--kubeconfig", kc.Kubeconfig)
@@ -111,6 +112,9 @@ spec:
 	srv.Stop()
 }
 
+// couchImage replaces the official CouchDB image of peers' sidecars.
+const couchImage = "registry.example/couchdb:3.3.3-custom"
+
 // checkFabricPod checks a node's pod template: its images, its init
 // containers in order, and a peer's CouchDB sidecar.
 func checkFabricPod(t *testing.T, node string, pod corev1.PodSpec, image string, peer bool) {
@@ -145,7 +149,7 @@ func checkFabricPod(t *testing.T, node string, pod corev1.PodSpec, image string,
 		return
 	}
 	sc := pod.InitContainers[2]
-	if sc.Image != fabric.CouchDBImage || sc.RestartPolicy == nil || *sc.RestartPolicy != corev1.ContainerRestartPolicyAlways || len(sc.Command) != 0 {
+	if sc.Image != couchImage || sc.RestartPolicy == nil || *sc.RestartPolicy != corev1.ContainerRestartPolicyAlways || len(sc.Command) != 0 {
 		t.Errorf("%s: CouchDB sidecar %s %v (restart %v)", node, sc.Image, sc.Command, sc.RestartPolicy)
 	}
 	if p := sc.StartupProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.IntValue() != fabric.CouchDBPort {
