@@ -87,21 +87,6 @@ func planSpec(t *testing.T, specYAML string, placement chain.Placement) (*apis.N
 	return n, plan
 }
 
-// valueAt is the value at a dotted key of a config file read as YAML.
-func valueAt(cfg map[string]any, key string) (any, bool) {
-	var cur any = cfg
-	for _, part := range strings.Split(key, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
 func wantValues(t *testing.T, node string, data []byte, want map[string]any) {
 	t.Helper()
 	var cfg map[string]any
@@ -109,7 +94,7 @@ func wantValues(t *testing.T, node string, data []byte, want map[string]any) {
 		t.Fatalf("%s: %v", node, err)
 	}
 	for key, w := range want {
-		got, ok := valueAt(cfg, key)
+		got, ok := lookup(cfg, key)
 		if !ok {
 			t.Errorf("%s: no %s", node, key)
 			continue
