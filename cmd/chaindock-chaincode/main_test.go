@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,13 @@ func TestParseConfig(t *testing.T) {
 		{"bad address", []string{"--id", "x", "--contract", "notary", "--address", "9999"}, env(), config{}, []string{`--address "9999" is not host:port`}},
 		{"key without cert", []string{"--id", "x", "--contract", "notary", "--address", ":1", "--tls-key", "k"}, env(), config{}, []string{"--tls-key and --tls-cert go together"}},
 		{"client CA without TLS", []string{"--id", "x", "--contract", "notary", "--address", ":1", "--tls-client-ca", "ca"}, env(), config{}, []string{"--tls-client-ca needs"}},
+		{"several servers", []string{"--serve", "notary=notary_1.0.0:ab@127.0.0.1:9998", "--serve", "asset=asset_1.0.0:cd@127.0.0.1:9999"}, env(),
+			config{serves: []serve{{"notary", "notary_1.0.0:ab", "127.0.0.1:9998"}, {"asset", "asset_1.0.0:cd", "127.0.0.1:9999"}}}, nil},
+		{"one server and --serve", []string{"--id", "x:1", "--address", ":9997", "--contract", "asset", "--serve", "notary=y:2@:9998"}, env(),
+			config{id: "x:1", address: ":9997", contract: "asset", serves: []serve{{"notary", "y:2", ":9998"}}}, nil},
+		{"bad --serve", []string{"--serve", "notary@127.0.0.1:1"}, env(), config{}, []string{`"notary@127.0.0.1:1" is not CONTRACT=ID@HOST:PORT`}},
+		{"--serve without a port", []string{"--serve", "notary=x:1@localhost"}, env(), config{}, []string{`--serve notary: "localhost" is not host:port`}},
+		{"an address twice", []string{"--serve", "notary=x:1@:1", "--serve", "asset=y:1@:1"}, env(), config{}, []string{"address :1 is served twice"}},
 		{"stray argument", []string{"--id", "x", "serve"}, env(), config{}, []string{"unexpected arguments"}},
 		{"unknown flag", []string{"--port", "1"}, env(), config{}, []string{"flag provided but not defined"}},
 	}
@@ -73,7 +81,7 @@ func TestParseConfig(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got != tt.want {
+				if !reflect.DeepEqual(got, tt.want) {
 					t.Errorf("got %+v, want %+v", got, tt.want)
 				}
 				return
@@ -273,4 +281,40 @@ func genKey(t *testing.T) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestServesSeveral starts one program serving both templates, each
+// under its own package ID at its own address, as a Fabric network's
+// chaincode host runs it, and dials each as a peer does.
+func TestServesSeveral(t *testing.T) {
+	notaryAddr, assetAddr := freeAddress(t), freeAddress(t)
+	ids := map[string]string{notaryAddr: "notary_1.0.0:01", assetAddr: "asset_1.0.0:02"}
+	cmd := exec.CommandContext(t.Context(), os.Args[0],
+		"--serve", "notary="+ids[notaryAddr]+"@"+notaryAddr, "--serve", "asset="+ids[assetAddr]+"@"+assetAddr)
+	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("program stderr:\n%s", stderr.String())
+		}
+	})
+	for addr, id := range ids {
+		msg, err := register(t, addr, insecure.NewCredentials())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ccid peer.ChaincodeID
+		if err := proto.Unmarshal(msg.GetPayload(), &ccid); err != nil {
+			t.Fatal(err)
+		}
+		if msg.GetType() != peer.ChaincodeMessage_REGISTER || ccid.GetName() != id {
+			t.Errorf("%s: first message %v registering %q, want REGISTER of %q", addr, msg.GetType(), ccid.GetName(), id)
+		}
+	}
 }

@@ -452,7 +452,12 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 		}
 		rev.State, rev.Package = apis.ContractDeployed, pkg.Ref()
 		rev.Args = req.Args
-		res, err = driver.DeployContract(ctx, n, chain.DeployRequest{Name: name, Package: pkg, Current: current, Args: req.Args})
+		var plan *chain.Plan
+		if plan, err = a.deployPlan(r, n, driver); err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		res, err = driver.DeployContract(ctx, n, chain.DeployRequest{Name: name, Package: pkg, Current: current, Args: req.Args, Plan: plan})
 	}
 	switch {
 	case errors.Is(err, chain.ErrContractRefused):
@@ -479,6 +484,24 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, Contract{ContractRevision: rev})
+}
+
+// deployPlan is the network's stored plan when its driver deploys with
+// the network's keys (a chain.PlanLedger), else nil. The store unseals
+// it.
+func (a *API) deployPlan(r *http.Request, n *apis.Network, driver chain.Contracts) (*chain.Plan, error) {
+	if _, ok := driver.(chain.PlanLedger); !ok {
+		return nil, nil
+	}
+	b, err := a.opts.Store.GetBlob(r.Context(), n.Metadata.UID, store.PlanBlob)
+	if err != nil {
+		return nil, fmt.Errorf("plan of %s: %w", n.Metadata.Name, err)
+	}
+	var plan chain.Plan
+	if err := json.Unmarshal(b, &plan); err != nil {
+		return nil, fmt.Errorf("decode plan of %s: %w", n.Metadata.Name, err)
+	}
+	return &plan, nil
 }
 
 // contractRemoved answers, and returns true, when tx calls a contract

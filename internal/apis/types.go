@@ -140,6 +140,11 @@ type FabricSpec struct {
 	// major.minor: "3.1" (unset) or "2.5". The channel's capabilities are
 	// ones both run.
 	Version string `json:"version,omitempty"`
+	// Templates runs ChainDock's built-in chaincode (the notarisation and
+	// asset templates) on a node of the network's own, chaincode-0, so
+	// that builtin/fabric-notary and builtin/fabric-asset can be deployed
+	// on it. Only on the process runtime.
+	Templates bool `json:"templates,omitempty"`
 }
 
 // Defaults of spec.fabric.

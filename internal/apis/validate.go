@@ -235,7 +235,13 @@ func SetDefaults(n *Network) {
 const (
 	RoleValidator = "validator"
 	RoleFull      = "full"
+	// RoleChaincode is a Fabric network's chaincode host: it serves
+	// chaincode to the peers and is no member of the channel.
+	RoleChaincode = "chaincode"
 )
+
+// ChaincodeNode is the name of a Fabric network's chaincode host.
+const ChaincodeNode = "chaincode-0"
 
 // NodeSpec is one node a network spec asks for.
 type NodeSpec struct {
@@ -284,7 +290,8 @@ func (s *NetworkSpec) Nodes() []NodeSpec {
 
 // fabricNodes are a Fabric network's nodes: its orderers ("orderer-0"),
 // which order and so are its validators, then each organization's peers
-// ("org1-peer-0"), which keep the ledger and vote in no consensus.
+// ("org1-peer-0"), which keep the ledger and vote in no consensus, and
+// with spec.fabric.templates the host of the built-in chaincode.
 func (s *NetworkSpec) fabricNodes() []NodeSpec {
 	var out []NodeSpec
 	for i := range min(s.Fabric.OrdererCount(), MaxValidators) {
@@ -298,6 +305,9 @@ func (s *NetworkSpec) fabricNodes() []NodeSpec {
 		for i := range o.Peers {
 			out = append(out, NodeSpec{Name: fmt.Sprintf("%s-peer-%d", o.Name, i), Role: RoleFull, Organization: o.Name, Resources: res})
 		}
+	}
+	if s.Fabric != nil && s.Fabric.Templates && s.Runtime != RuntimeKubernetes {
+		out = append(out, NodeSpec{Name: ChaincodeNode, Role: RoleChaincode, Resources: s.Resources})
 	}
 	return out
 }

@@ -364,6 +364,10 @@ type DeployRequest struct {
 	// order the contract declares them; a driver whose contracts take
 	// none refuses any.
 	Args []string
+	// Plan is the network's stored plan, for drivers that deploy with
+	// the network's keys (a PlanLedger: a Fabric organisation's admin
+	// installs and approves chaincode); nil for the others.
+	Plan *Plan
 }
 
 // Contracts is implemented by drivers that deploy packages from the

@@ -15,6 +15,13 @@
 // organisation's admin (chain.PlanLedger); a block's explorer height is
 // its Fabric number plus one.
 //
+// Contracts are chaincode as a service, deployed with Fabric's lifecycle
+// (package lifecycle) as the organisations' admins (chain.Contracts): the
+// package is installed on every peer, approved by each organisation and
+// committed, an upgrade at the next sequence. With spec.fabric.templates
+// the network has a chaincode host, chaincode-0, that serves the built-in
+// templates under the package IDs of the packages its plan keeps.
+//
 // The binaries (peer, orderer) are the user's: the process runtime finds
 // them in the server's bin directories, $FABRIC_BIN or PATH. Peers run
 // chaincode through ChainDock's external builder (package builder).

@@ -147,6 +147,7 @@ func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 		// runtime, with the user's binaries.
 		errs.Add(p+".version", "must be %s or left out on runtime %s, not %q: its pods run %s and %s", imageVersion, apis.RuntimeKubernetes, v, PeerImage, OrdererImage)
 	}
+	errs = append(errs, validateTemplates(spec)...)
 	return errs
 }
 
@@ -175,8 +176,12 @@ func ChannelName(network string, f *apis.FabricSpec) string {
 }
 
 // PortNames implements chain.Driver: orderers are the network's
-// validators, peers its full nodes.
+// validators, peers its full nodes; the chaincode host has a port per
+// template.
 func (d *Driver) PortNames(_ *apis.NetworkSpec, role string) []string {
+	if role == apis.RoleChaincode {
+		return chaincodePortNames()
+	}
 	if role == apis.RoleValidator {
 		return []string{PortListen, PortAdmin, PortOperations}
 	}

@@ -51,8 +51,8 @@ type peer struct {
 
 // dial connects to node, a peer, as its organisation's admin.
 func (l *ledger) dial(node chain.PlannedNode) (*peer, error) {
-	if node.Role == apis.RoleValidator {
-		return nil, fmt.Errorf("%s is an orderer: the explorer reads a channel from its peers", node.Name)
+	if node.Role != apis.RoleFull {
+		return nil, fmt.Errorf("%s is no peer (%s): the explorer reads a channel from its peers", node.Name, node.Role)
 	}
 	if l.plan == nil || l.plan.ChainID == "" {
 		return nil, fmt.Errorf("%s: no plan to read the channel with", node.Name)

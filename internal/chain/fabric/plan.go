@@ -96,7 +96,12 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 	}
 
 	var nodes []*node
+	var chaincodeHost *apis.NodeSpec
 	for _, ns := range n.Spec.Nodes() {
+		if ns.Role == apis.RoleChaincode {
+			chaincodeHost = &ns // no channel member: planned below
+			continue
+		}
 		ports := req.Ports[ns.Name]
 		for _, p := range d.PortNames(&n.Spec, ns.Role) {
 			if ports[p] == 0 {
@@ -145,6 +150,14 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 		if err != nil {
 			return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
 		}
+		plan.Artifacts = append(plan.Artifacts, files...)
+	}
+	if chaincodeHost != nil {
+		pn, files, err := planChaincode(*chaincodeHost, req.Ports[chaincodeHost.Name], place)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
+		}
+		plan.Nodes = append(plan.Nodes, pn)
 		plan.Artifacts = append(plan.Artifacts, files...)
 	}
 	return plan, nil

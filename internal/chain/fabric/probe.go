@@ -36,6 +36,9 @@ const (
 // and a node reported catching up all that while would make every
 // election look like an outage. Bootstrap waits for the Raft instead.
 func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeInfo, error) {
+	if node.Role == apis.RoleChaincode {
+		return probeChaincode(ctx, node)
+	}
 	base := node.Endpoints[PortOperations]
 	if base == "" {
 		return chain.NodeInfo{}, fmt.Errorf("probe %s: no operations endpoint", node.Name)

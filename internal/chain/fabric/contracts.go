@@ -1,0 +1,381 @@
+package fabric
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/chain/fabric/builder"
+	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
+	"github.com/chaindock/chaindock/internal/chain/fabric/lifecycle"
+)
+
+var _ chain.Contracts = (*Driver)(nil)
+
+// PackageKind is the kind of package a Fabric network deploys: chaincode
+// as a service, whose connection.json names the chaincode server the
+// peers dial.
+const PackageKind = "fabric-ccaas"
+
+// readmeFile is the templates' one file: what they do. Their chaincode
+// packages are made for each network, when it is planned.
+const readmeFile = "README.md"
+
+// deployWait bounds a deployment: install, approvals, commit, and the
+// commit seen on every organisation's peer.
+const deployWait = 60 * time.Second
+
+// Templates implements chain.Contracts: the chaincode the network's
+// chaincode host serves (spec.fabric.templates).
+func (d *Driver) Templates() []apis.Package {
+	var out []apis.Package
+	for _, b := range builtinChaincode {
+		name := templatePackage(b.name)
+		readme := fmt.Sprintf("# %s\n\n%s\n\nThe template's chaincode package is made for each network with "+
+			"`spec.fabric.templates: true` when it is planned: a chaincode-as-a-service package whose "+
+			"connection.json names the %s port of the network's node %s, which runs chaindock-chaincode.\n",
+			name, b.description, b.name, apis.ChaincodeNode)
+		p := apis.Package{Owner: apis.BuiltinOwner, Name: name, Version: TemplateVersion, Chain: Name, Kind: PackageKind,
+			Description: b.description, Builtin: true,
+			Files: []apis.PackageFile{{Path: readmeFile, Text: readme}}}
+		p.Checksum = p.Digest()
+		out = append(out, p)
+	}
+	return out
+}
+
+// ValidatePackage implements chain.Contracts: a package of your own
+// chaincode server is its connection.json, which ChainDock's builder
+// checks as it would at install, and documentation (*.md) if you like.
+func (d *Driver) ValidatePackage(p *apis.Package) apis.ErrorList {
+	var errs apis.ErrorList
+	if p.Kind != PackageKind {
+		errs.Add("kind", "%q: a %s package is of kind %q", p.Kind, Name, PackageKind)
+	}
+	if err := lifecycle.CheckLabel(chaincodeLabel(p.Name, p.Version)); err != nil {
+		errs.Add("version", "%v: the chaincode package's label is the name, '_' and the version", err)
+	}
+	found := false
+	for _, f := range p.Files {
+		field := "files[" + f.Path + "]"
+		switch {
+		case f.Path == builder.ConnectionFile:
+			found = true
+			_, err := builder.ParseConnection(f.Content(), time.Now())
+			var ve *builder.ValidationError
+			switch {
+			case errors.As(err, &ve):
+				for _, pr := range ve.Problems {
+					if pr.Field == "" {
+						errs.Add(field, "%s", pr.Detail)
+					} else {
+						errs.Add(field+"."+pr.Field, "%s", pr.Detail)
+					}
+				}
+			case err != nil:
+				errs.Add(field, "%v", err)
+			}
+		case strings.HasSuffix(f.Path, ".md"):
+		default:
+			errs.Add(field, "a %s package holds %s, naming your chaincode server, and documentation (*.md) only", PackageKind, builder.ConnectionFile)
+		}
+	}
+	if !found {
+		errs.Add("files", "has no %s naming the chaincode server the peers dial (its address, and its TLS settings)", builder.ConnectionFile)
+	}
+	return errs
+}
+
+// chaincodePackage is the chaincode package a contract package deploys
+// on the network of plan, and its label: a template's was made with the
+// plan; another's is made of its connection.json.
+func chaincodePackage(n *apis.Network, p *apis.Package, plan *chain.Plan) ([]byte, string, error) {
+	if p.Owner == apis.BuiltinOwner {
+		for _, b := range builtinChaincode {
+			if templatePackage(b.name) != p.Name || p.Version != TemplateVersion {
+				continue
+			}
+			pkg := plan.Artifact(chaincodeArtifact(b.name))
+			if pkg == nil {
+				return nil, "", fmt.Errorf("%w: network %s runs no chaincode host: the templates are served by its node %s, "+
+					"which a network created with spec.fabric.templates: true has; deploy a %s package of your own chaincode server instead",
+					chain.ErrContractRefused, n.Metadata.Name, apis.ChaincodeNode, PackageKind)
+			}
+			c, err := lifecycle.ReadPackage(pkg)
+			if err != nil {
+				return nil, "", fmt.Errorf("the planned package of %s: %w", p.Ref(), err)
+			}
+			return pkg, c.Label, nil
+		}
+		return nil, "", fmt.Errorf("%w: no Fabric template %s", chain.ErrContractRefused, p.Ref())
+	}
+	if p.Kind != PackageKind {
+		return nil, "", fmt.Errorf("%w: package %s is of kind %q, not %q", chain.ErrContractRefused, p.Ref(), p.Kind, PackageKind)
+	}
+	f, ok := p.File(builder.ConnectionFile)
+	if !ok {
+		return nil, "", fmt.Errorf("%w: package %s has no %s", chain.ErrContractRefused, p.Ref(), builder.ConnectionFile)
+	}
+	conn, err := builder.ParseConnection(f.Content(), time.Now())
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, p.Ref(), err)
+	}
+	label := chaincodeLabel(p.Name, p.Version)
+	pkg, err := lifecycle.Package(label, conn)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, p.Ref(), err)
+	}
+	return pkg, label, nil
+}
+
+// DeployContract implements chain.Contracts with Fabric's chaincode
+// lifecycle, as the organisations' admins, whose keys the plan keeps:
+// the package is installed on every peer of every organisation, each
+// organisation approves the definition (the contract's name, the
+// package's version, the next sequence, the installed package), one
+// admin commits it with a peer of each organisation endorsing, and it is
+// deployed once every organisation's peer runs that sequence. A new
+// chaincode is sequence 1, an upgrade the next. The steps are
+// idempotent: after a failure, the same request picks up where it was.
+func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.DeployRequest) (chain.ContractResult, error) {
+	if req.Plan == nil {
+		return chain.ContractResult{}, fmt.Errorf("deploy %s on %s: no plan with the organisations' keys", req.Name, n.Metadata.Name)
+	}
+	if len(req.Args) > 0 {
+		return chain.ContractResult{}, fmt.Errorf("%w: Fabric chaincode takes no deployment arguments (its definition requires no init); give none", chain.ErrContractRefused)
+	}
+	pkg, label, err := chaincodePackage(n, req.Package, req.Plan)
+	if err != nil {
+		return chain.ContractResult{}, err
+	}
+	def := lifecycle.Definition{Name: req.Name, Version: req.Package.Version, Sequence: 1, PackageID: lifecycle.PackageID(label, pkg)}
+	if err := def.Validate(); err != nil {
+		return chain.ContractResult{}, fmt.Errorf("%w: %v", chain.ErrContractRefused, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, deployWait)
+	defer cancel()
+	dep, err := dialDeployment(n, req.Plan)
+	if err != nil {
+		return chain.ContractResult{}, fmt.Errorf("deploy %s on %s: %w", req.Name, n.Metadata.Name, err)
+	}
+	defer dep.close()
+	res, err := dep.deploy(ctx, def, pkg)
+	if err != nil {
+		return res, fmt.Errorf("deploy %s on %s: %w", req.Name, n.Metadata.Name, err)
+	}
+	return res, nil
+}
+
+// RemoveContract implements chain.Contracts: it refuses. Fabric's
+// lifecycle has no step that takes a committed chaincode off a channel:
+// its definition stays, and peers keep running it.
+func (d *Driver) RemoveContract(_ context.Context, n *apis.Network, current *apis.ContractRevision) (chain.ContractResult, error) {
+	return chain.ContractResult{}, fmt.Errorf("%w: a Fabric channel keeps a committed chaincode for good (its lifecycle has no uninstall or decommission): "+
+		"chaincode %s stays on channel %s of network %s; upgrade the contract to another version instead",
+		chain.ErrContractRefused, current.Ref, n.Status.ChainID, n.Metadata.Name)
+}
+
+// TxContract implements chain.Contracts: Fabric transactions do not go
+// through the platform's gateway, so there is none to name.
+func (d *Driver) TxContract(*apis.Network, []byte) (string, bool) { return "", false }
+
+// deployOrg is a peer organisation as a deployment acts for it.
+type deployOrg struct {
+	name   string
+	admin  *admin
+	signer channel.Signer
+	// peers are all its peers; peers[lead] the one that endorses its
+	// approval and the commit, a running one when there is.
+	peers     []*grpc.ClientConn
+	nodes     []chain.PlannedNode
+	lead      int
+	leadReady bool
+}
+
+func (o *deployOrg) peer() *grpc.ClientConn { return o.peers[o.lead] }
+
+// deployment holds the connections a deployment uses.
+type deployment struct {
+	plan    *chain.Plan
+	channel string
+	orgs    []*deployOrg
+	orderer *grpc.ClientConn
+	conns   []*grpc.ClientConn
+}
+
+func (dep *deployment) close() {
+	for _, c := range dep.conns {
+		_ = c.Close()
+	}
+}
+
+// dialDeployment connects, as each organisation's admin, to its peers,
+// and to an orderer, preferring nodes the network's status has Running.
+func dialDeployment(n *apis.Network, plan *chain.Plan) (*deployment, error) {
+	running := map[string]bool{}
+	for _, s := range n.Status.Nodes {
+		running[s.Name] = s.Phase == apis.NodeRunning
+	}
+	dep := &deployment{plan: plan, channel: plan.ChainID}
+	fail := func(err error) (*deployment, error) {
+		dep.close()
+		return nil, err
+	}
+	var orderers []chain.PlannedNode
+	for _, node := range plan.Nodes {
+		switch node.Role {
+		case apis.RoleValidator:
+			orderers = append(orderers, node)
+		case apis.RoleFull:
+			i := slices.IndexFunc(dep.orgs, func(o *deployOrg) bool { return o.name == node.Organization })
+			if i < 0 {
+				a, err := loadAdmin(plan, node.Organization)
+				if err != nil {
+					return fail(err)
+				}
+				key, ok := a.signer.PrivateKey.(*ecdsa.PrivateKey)
+				if !ok {
+					return fail(fmt.Errorf("admin of %s: not an ECDSA key", node.Organization))
+				}
+				dep.orgs = append(dep.orgs, &deployOrg{name: node.Organization, admin: a, signer: channel.Signer{MSPID: a.signer.MSPID, Cert: a.signer.Certificate, Key: key}})
+				i = len(dep.orgs) - 1
+			}
+			o := dep.orgs[i]
+			conn, err := dialPeer(node, o.admin)
+			if err != nil {
+				return fail(err)
+			}
+			dep.conns = append(dep.conns, conn)
+			if running[node.Name] && !o.leadReady {
+				o.lead, o.leadReady = len(o.peers), true
+			}
+			o.peers, o.nodes = append(o.peers, conn), append(o.nodes, node)
+		}
+	}
+	if len(dep.orgs) == 0 || len(orderers) == 0 {
+		return fail(fmt.Errorf("the plan has %d peer organisations and %d orderers; chaincode needs both", len(dep.orgs), len(orderers)))
+	}
+	ord := orderers[0]
+	for _, o := range orderers {
+		if running[o.Name] {
+			ord = o
+			break
+		}
+	}
+	// The orderer's TLS CA verifies it; the client certificate is the
+	// committing organisation's admin's, as Fabric's CLI dials.
+	ordAdmin, err := loadAdmin(plan, ord.Organization)
+	if err != nil {
+		return fail(err)
+	}
+	conn, err := dialPeer(ord, &admin{tls: dep.orgs[0].admin.tls, roots: ordAdmin.roots})
+	if err != nil {
+		return fail(err)
+	}
+	dep.conns = append(dep.conns, conn)
+	dep.orderer = conn
+	return dep, nil
+}
+
+// deploy runs the lifecycle for def, whose sequence it sets, with pkg.
+func (dep *deployment) deploy(ctx context.Context, def lifecycle.Definition, pkg []byte) (chain.ContractResult, error) {
+	res := chain.ContractResult{Ref: def.Name}
+	for _, o := range dep.orgs {
+		for i, p := range o.peers {
+			if _, err := lifecycle.Install(ctx, p, o.signer, pkg); err != nil {
+				return res, fmt.Errorf("%s: %w", o.nodes[i].Name, err)
+			}
+		}
+	}
+	lead := dep.orgs[0]
+	cur, err := lifecycle.Committed(ctx, lead.peer(), lead.signer, dep.channel, def.Name)
+	switch {
+	case errors.Is(err, lifecycle.ErrNotCommitted):
+		def.Sequence = 1
+	case err != nil:
+		return res, err
+	case cur.Version == def.Version:
+		// A deployment that committed before it could be recorded.
+		def.Sequence = cur.Sequence
+	default:
+		def.Sequence = cur.Sequence + 1
+	}
+	if cur == nil || cur.Sequence < def.Sequence {
+		for _, o := range dep.orgs {
+			if _, err := lifecycle.Approve(ctx, o.peer(), dep.orderer, o.signer, dep.channel, def); err != nil {
+				return res, err
+			}
+		}
+		// Each endorsing peer must see every approval before the commit.
+		for _, o := range dep.orgs {
+			err := poll(ctx, func() (bool, error) {
+				a, err := lifecycle.CheckCommitReadiness(ctx, o.peer(), o.signer, dep.channel, def)
+				ok := err == nil
+				for _, yes := range a {
+					ok = ok && yes
+				}
+				return ok, err
+			})
+			if err != nil {
+				return res, fmt.Errorf("approvals of %s sequence %d on %s: %w", def.Name, def.Sequence, o.nodes[o.lead].Name, err)
+			}
+		}
+		var peers []grpc.ClientConnInterface
+		for _, o := range dep.orgs {
+			peers = append(peers, o.peer())
+		}
+		txID, err := lifecycle.Commit(ctx, peers, dep.orderer, lead.signer, dep.channel, def)
+		if err != nil {
+			return res, err
+		}
+		res.TxHash = strings.ToUpper(txID)
+	}
+	for _, o := range dep.orgs {
+		err := poll(ctx, func() (bool, error) {
+			c, err := lifecycle.Committed(ctx, o.peer(), o.signer, dep.channel, def.Name)
+			if errors.Is(err, lifecycle.ErrNotCommitted) {
+				return false, err
+			}
+			return err == nil && c.Sequence >= def.Sequence, err
+		})
+		if err != nil {
+			return res, fmt.Errorf("commit of %s sequence %d on %s: %w", def.Name, def.Sequence, o.nodes[o.lead].Name, err)
+		}
+	}
+	if res.TxHash != "" {
+		l := &ledger{plan: dep.plan}
+		if tx, err := l.Tx(ctx, lead.nodes[lead.lead], res.TxHash); err == nil {
+			res.Height = tx.Height
+		}
+	}
+	return res, nil
+}
+
+// poll asks cond every 200ms until it holds or ctx ends; then it says
+// why, with cond's last error.
+func poll(ctx context.Context, cond func() (bool, error)) error {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
