@@ -15,6 +15,7 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/auth"
+	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/gateway"
 	"github.com/chaindock/chaindock/internal/store"
 	"github.com/chaindock/chaindock/pkg/apptx"
@@ -384,6 +385,8 @@ func (a *API) gatewayError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, gateway.ErrNotSupported):
 		writeProblem(w, r, Problem{Type: ProblemNotAcceptable, Status: http.StatusNotImplemented, Detail: err.Error()})
+	case errors.Is(err, chain.ErrMalformed):
+		writeProblem(w, r, Problem{Type: ProblemMalformed, Status: http.StatusBadRequest, Detail: err.Error()})
 	case errors.Is(err, gateway.ErrUnavailable):
 		writeProblem(w, r, Problem{Type: ProblemUnavailable, Status: http.StatusServiceUnavailable, Detail: err.Error()})
 	case errors.Is(err, r.Context().Err()) || strings.Contains(err.Error(), "deadline exceeded"):

@@ -87,6 +87,9 @@ func New(opts Options) *API {
 		opts: opts, limiter: newLimiter(opts.RateLimit, opts.RateBurst), loginLimiter: newLimiter(opts.LoginRate, int(5*opts.LoginRate)),
 		gatewayLimit: newLimiter(opts.GatewayRate, max(1, int(2*opts.GatewayRate))), gateway: opts.Gateway,
 	}
+	if a.gateway.PlanOf == nil && opts.Store != nil {
+		a.gateway.PlanOf = a.storedPlan
+	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, a.logRequests, middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -106,7 +106,8 @@ type PlannedNode struct {
 	// restarted with the new spec, one node at a time.
 	Revision int `json:"revision,omitempty"`
 	// Joining marks a validator added to a running network that the
-	// chain has yet to admit to consensus (Scaler.Admit).
+	// chain has yet to admit to consensus (Scaler.Admit), or a full node
+	// a FullNodeAdmitter has yet to admit.
 	Joining bool `json:"joining,omitempty"`
 }
 
@@ -214,6 +215,14 @@ type Scaler interface {
 	ValidateScale(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList
 }
 
+// FullNodeAdmitter is implemented by Scalers whose new full nodes, too,
+// become members only once admitted (Scaler.Admit): a Fabric peer joins
+// its channel, whose configuration may first have to take in the peer's
+// organisation. Without it, a new full node is a member once it runs.
+type FullNodeAdmitter interface {
+	AdmitsFullNodes() bool
+}
+
 // Block is a committed block as the explorer keeps it.
 type Block struct {
 	Height   int64
@@ -302,6 +311,11 @@ type PlanLedger interface {
 // ErrNotSupported is returned by a ledger for what its chain does not do
 // through the platform.
 var ErrNotSupported = errors.New("the network's chain does not accept application transactions")
+
+// ErrMalformed wraps a ledger's refusal of a transaction or a query that
+// is not in the form its chain takes (a Fabric call's body): the caller
+// must change it, and no node would take it.
+var ErrMalformed = errors.New("malformed request")
 
 // TxSenders is implemented by ledgers whose transactions must reach the
 // chain in order per sender, as Ethereum's nonces make them: a node holds

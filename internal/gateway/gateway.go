@@ -67,6 +67,11 @@ type Gateway struct {
 	ResendAfter time.Duration
 	// Poll is the interval between looks for a committed transaction.
 	Poll time.Duration
+	// PlanOf returns a network's stored plan, for chains whose nodes
+	// take only requests signed with the network's keys (a
+	// chain.PlanLedger, such as Fabric); nil leaves those ledgers only
+	// what needs no keys.
+	PlanOf func(ctx context.Context, n *apis.Network) (*chain.Plan, error)
 
 	next atomic.Uint64 // spreads submissions over the nodes
 }
@@ -76,16 +81,22 @@ func New() *Gateway {
 	return &Gateway{CommitTimeout: 30 * time.Second, ResendAfter: 3 * time.Second, Poll: 50 * time.Millisecond}
 }
 
-func ledgerOf(n *apis.Network) (chain.Ledger, []chain.PlannedNode, error) {
+func (g *Gateway) ledgerOf(ctx context.Context, n *apis.Network) (chain.Ledger, []chain.PlannedNode, error) {
 	d, err := chain.Get(n.Spec.Chain)
 	if err != nil {
 		return nil, nil, err
 	}
 	l, ok := d.(chain.Ledger)
 	if pl, withPlan := d.(chain.PlanLedger); !ok && withPlan {
-		// The gateway holds no plan: a ledger read with the network's
-		// keys answers it only what needs none, such as its refusals.
-		l, ok = pl.LedgerWith(&chain.Plan{ChainID: n.Status.ChainID}), true
+		// Without the plan, a ledger read with the network's keys
+		// answers only what needs none, such as its refusals.
+		plan := &chain.Plan{ChainID: n.Status.ChainID}
+		if g.PlanOf != nil {
+			if plan, err = g.PlanOf(ctx, n); err != nil {
+				return nil, nil, err
+			}
+		}
+		l, ok = pl.LedgerWith(plan), true
 	}
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: network %s runs chain %s", ErrNotSupported, n.Metadata.Name, n.Spec.Chain)
@@ -127,7 +138,7 @@ func (g *Gateway) order(ledger chain.Ledger, nodes []chain.PlannedNode, tx []byt
 // transaction is in a block (or refused there); otherwise once a node has
 // admitted it to its pool.
 func (g *Gateway) Submit(ctx context.Context, n *apis.Network, tx []byte, commit bool) (Receipt, error) {
-	ledger, nodes, err := ledgerOf(n)
+	ledger, nodes, err := g.ledgerOf(ctx, n)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -187,7 +198,7 @@ func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []cha
 	for i := from; i < len(nodes); i++ {
 		rc.Attempts++
 		res, err := ledger.Submit(ctx, nodes[i], tx)
-		if errors.Is(err, ErrNotSupported) {
+		if errors.Is(err, ErrNotSupported) || errors.Is(err, chain.ErrMalformed) {
 			return rc, len(nodes), err // no node of the chain takes it
 		}
 		if err != nil {
@@ -223,7 +234,7 @@ func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []cha
 // its own writes: pass the height of the transaction's receipt. Nodes
 // behind are skipped; if all are, it waits for one, within CommitTimeout.
 func (g *Gateway) Query(ctx context.Context, n *apis.Network, path string, data []byte, minHeight int64) (chain.QueryResult, string, error) {
-	ledger, nodes, err := ledgerOf(n)
+	ledger, nodes, err := g.ledgerOf(ctx, n)
 	if err != nil {
 		return chain.QueryResult{}, "", err
 	}
@@ -234,7 +245,7 @@ func (g *Gateway) Query(ctx context.Context, n *apis.Network, path string, data 
 		behind := false
 		for _, node := range g.rotate(nodes) {
 			res, err := ledger.Query(ctx, node, path, data)
-			if errors.Is(err, ErrNotSupported) {
+			if errors.Is(err, ErrNotSupported) || errors.Is(err, chain.ErrMalformed) {
 				return chain.QueryResult{}, "", err
 			}
 			if err != nil {
@@ -263,7 +274,7 @@ func (g *Gateway) Query(ctx context.Context, n *apis.Network, path string, data 
 // height from the first node that has it, waiting a little for a height
 // the chain is about to reach.
 func (g *Gateway) VerifiedAppHash(ctx context.Context, n *apis.Network, height int64) ([]byte, string, error) {
-	ledger, nodes, err := ledgerOf(n)
+	ledger, nodes, err := g.ledgerOf(ctx, n)
 	if err != nil {
 		return nil, "", err
 	}

@@ -183,9 +183,15 @@ func (d *Driver) RemoveContract(_ context.Context, n *apis.Network, current *api
 		chain.ErrContractRefused, current.Ref, n.Status.ChainID, n.Metadata.Name)
 }
 
-// TxContract implements chain.Contracts: Fabric transactions do not go
-// through the platform's gateway, so there is none to name.
-func (d *Driver) TxContract(*apis.Network, []byte) (string, bool) { return "", false }
+// TxContract implements chain.Contracts: the chaincode a call (see
+// ParseCall) names, which is the contract's Ref.
+func (d *Driver) TxContract(_ *apis.Network, tx []byte) (string, bool) {
+	c, err := ParseCall(tx)
+	if err != nil {
+		return "", false
+	}
+	return c.Chaincode, true
+}
 
 // deployOrg is a peer organisation as a deployment acts for it.
 type deployOrg struct {

@@ -13,7 +13,10 @@
 // /healthz and the channel's ledger height from /metrics. The explorer
 // reads the channel from a peer's query system chaincode as its
 // organisation's admin (chain.PlanLedger); a block's explorer height is
-// its Fabric number plus one.
+// its Fabric number plus one. Applications call chaincode through the
+// platform's gateway (gateway.go): a JSON call signed as an
+// organisation's admin, endorsed by a peer of each organisation and
+// broadcast to an orderer, or evaluated on one peer.
 //
 // Contracts are chaincode as a service, deployed with Fabric's lifecycle
 // (package lifecycle) as the organisations' admins (chain.Contracts): the

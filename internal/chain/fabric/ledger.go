@@ -21,10 +21,6 @@ import (
 
 var _ chain.PlanLedger = (*Driver)(nil)
 
-// ErrGateway is what Submit and Query answer: applications reach a
-// Fabric channel through chaincode, not through the platform's gateway.
-var ErrGateway = fmt.Errorf("%w: Fabric transactions invoke chaincode that the chaincode lifecycle deploys, endorsed by peers and sent through the Fabric Gateway; ChainDock does not offer that yet", chain.ErrNotSupported)
-
 // ledgerTimeout bounds one call to a peer.
 const ledgerTimeout = 10 * time.Second
 
@@ -52,7 +48,7 @@ type peer struct {
 // dial connects to node, a peer, as its organisation's admin.
 func (l *ledger) dial(node chain.PlannedNode) (*peer, error) {
 	if node.Role != apis.RoleFull {
-		return nil, fmt.Errorf("%s is no peer (%s): the explorer reads a channel from its peers", node.Name, node.Role)
+		return nil, fmt.Errorf("%s is no peer (%s): a channel is read and called through its peers", node.Name, node.Role)
 	}
 	if l.plan == nil || l.plan.ChainID == "" {
 		return nil, fmt.Errorf("%s: no plan to read the channel with", node.Name)
@@ -177,16 +173,6 @@ func (l *ledger) Tx(ctx context.Context, node chain.PlannedNode, hash string) (*
 		}
 	}
 	return nil, chain.ErrTxNotFound
-}
-
-// Submit implements chain.Ledger: it refuses, with ErrGateway.
-func (l *ledger) Submit(context.Context, chain.PlannedNode, []byte) (chain.SubmitResult, error) {
-	return chain.SubmitResult{}, ErrGateway
-}
-
-// Query implements chain.Ledger: it refuses, with ErrGateway.
-func (l *ledger) Query(context.Context, chain.PlannedNode, string, []byte) (chain.QueryResult, error) {
-	return chain.QueryResult{}, ErrGateway
 }
 
 // txNotFound reports whether a peer's refusal of GetBlockByTxID says it

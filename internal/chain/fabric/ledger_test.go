@@ -192,18 +192,18 @@ func TestDecodeEndorserBlock(t *testing.T) {
 }
 
 // TestLedgerRefusals checks what the ledger answers without asking a
-// peer: no gateway, no orderer to read from, no transaction by a
-// malformed ID.
+// peer: no call that is not one, no orderer to read from, no
+// transaction by a malformed ID.
 func TestLedgerRefusals(t *testing.T) {
 	_, plan := planFor(t, "two-orgs.good.yaml")
 	l := New().LedgerWith(plan)
 	ctx := t.Context()
 	peer := planned(t, plan, "org1-peer-0")
-	if _, err := l.Submit(ctx, peer, []byte("tx")); !errors.Is(err, chain.ErrNotSupported) || !strings.Contains(err.Error(), "Fabric Gateway") {
-		t.Errorf("Submit: %v, want ErrNotSupported naming the Fabric Gateway", err)
+	if _, err := l.Submit(ctx, peer, []byte("tx")); !errors.Is(err, chain.ErrMalformed) || !strings.Contains(err.Error(), `{"chaincode": NAME`) {
+		t.Errorf("Submit: %v, want ErrMalformed saying what a call is", err)
 	}
-	if _, err := l.Query(ctx, peer, "/x", nil); !errors.Is(err, chain.ErrNotSupported) {
-		t.Errorf("Query: %v, want ErrNotSupported", err)
+	if _, err := l.Query(ctx, peer, "/x", nil); !errors.Is(err, chain.ErrMalformed) {
+		t.Errorf("Query: %v, want ErrMalformed", err)
 	}
 	if _, err := l.Tx(ctx, peer, "not-a-hash"); !errors.Is(err, chain.ErrTxNotFound) {
 		t.Errorf("Tx of a malformed ID: %v, want ErrTxNotFound", err)

@@ -106,10 +106,17 @@ func newProposal(id *identity, channelID, fn string, arg proto.Message) (*propos
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("%s: nonce: %w", fn, err)
 	}
+	return chaincodeProposal(id, channelID, SystemChaincode, fn, [][]byte{[]byte(fn), argBytes}, nonce)
+}
+
+// chaincodeProposal is a proposal to call chaincode cc with args (the
+// function's name first) on channelID, with nonce; fn names the call in
+// errors.
+func chaincodeProposal(id *identity, channelID, cc, fn string, args [][]byte, nonce []byte) (*proposal, error) {
 	sum := sha256.Sum256(append(append([]byte{}, nonce...), id.creator...))
 	txID := hex.EncodeToString(sum[:])
 
-	ext, err := proto.Marshal(&pb.ChaincodeHeaderExtension{ChaincodeId: &pb.ChaincodeID{Name: SystemChaincode}})
+	ext, err := proto.Marshal(&pb.ChaincodeHeaderExtension{ChaincodeId: &pb.ChaincodeID{Name: cc}})
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +140,8 @@ func newProposal(id *identity, channelID, fn string, arg proto.Message) (*propos
 		return nil, err
 	}
 	input, err := proto.Marshal(&pb.ChaincodeInvocationSpec{ChaincodeSpec: &pb.ChaincodeSpec{
-		ChaincodeId: &pb.ChaincodeID{Name: SystemChaincode},
-		Input:       &pb.ChaincodeInput{Args: [][]byte{[]byte(fn), argBytes}},
+		ChaincodeId: &pb.ChaincodeID{Name: cc},
+		Input:       &pb.ChaincodeInput{Args: args},
 	}})
 	if err != nil {
 		return nil, err
