@@ -15,11 +15,14 @@ import (
 
 // ScaleRequest sets how many validators and full nodes a running network
 // has; a count left out stays as it is. On a network whose nodes belong
-// to organizations, Organization names whose counts change.
+// to organizations, Organization names whose counts change. On a Fabric
+// network, Peers is how many peers Organization runs, and an
+// organization the network does not have yet is added with them.
 type ScaleRequest struct {
 	Organization string `json:"organization,omitempty"`
 	Validators   *int   `json:"validators,omitempty"`
 	FullNodes    *int   `json:"fullNodes,omitempty"`
+	Peers        *int   `json:"peers,omitempty"`
 }
 
 // scaleNetwork answers PUT /networks/{name}/scale: it changes the spec's
@@ -51,7 +54,7 @@ func (a *API) scaleNetwork(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, n)
 			return
 		}
-		if !a.scalable(w, r, n, &old) {
+		if !a.scalable(w, r, n, &old) || !a.consortiumMembers(w, r, n, len(old.Organizations)) {
 			return
 		}
 		o, err := store.NetworkToObject(n)
@@ -84,6 +87,13 @@ func (a *API) scaleNetwork(w http.ResponseWriter, r *http.Request) {
 // applyScale sets the counts of req in spec, naming what is wrong.
 func applyScale(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 	var errs apis.ErrorList
+	if spec.Chain == apis.ChainFabric {
+		return applyPeers(spec, req)
+	}
+	if req.Peers != nil {
+		errs.Add("peers", "applies only to chain %s; give validators or fullNodes", apis.ChainFabric)
+		return errs
+	}
 	if req.Validators == nil && req.FullNodes == nil {
 		errs.Add("", "give validators, fullNodes or both")
 		return errs
@@ -113,6 +123,31 @@ func applyScale(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 	return errs
 }
 
+// applyPeers sets the peers of a Fabric network's organization, which is
+// added when the network has none of that name.
+func applyPeers(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
+	var errs apis.ErrorList
+	if req.Validators != nil || req.FullNodes != nil {
+		errs.Add("", "a %s network's organizations run peers: give organization and peers, not validators or fullNodes", apis.ChainFabric)
+	}
+	if req.Organization == "" {
+		errs.Add("organization", "is required: the organization whose peers change, or a new one to add (now %s)", orgNames(spec))
+	}
+	if req.Peers == nil {
+		errs.Add("peers", "is required")
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	i := slices.IndexFunc(spec.Organizations, func(o apis.OrganizationNodes) bool { return o.Name == req.Organization })
+	if i < 0 {
+		spec.Organizations = append(spec.Organizations, apis.OrganizationNodes{Name: req.Organization})
+		i = len(spec.Organizations) - 1
+	}
+	spec.Organizations[i].Peers = *req.Peers
+	return nil
+}
+
 func orgNames(spec *apis.NetworkSpec) []string {
 	var names []string
 	for _, o := range spec.Organizations {
@@ -131,6 +166,9 @@ func scaleDetail(req ScaleRequest) string {
 	}
 	if req.FullNodes != nil {
 		s += fmt.Sprintf("fullNodes %d", *req.FullNodes)
+	}
+	if req.Peers != nil {
+		s += fmt.Sprintf("peers %d", *req.Peers)
 	}
 	return s
 }
@@ -179,4 +217,26 @@ func (a *API) scalable(w http.ResponseWriter, r *http.Request, n *apis.Network, 
 		return false
 	}
 	return true
+}
+
+// consortiumMembers answers, and returns false, when an organization
+// added to a consortium network (those from index from on) is not a
+// member of its consortium, as creating the network would.
+func (a *API) consortiumMembers(w http.ResponseWriter, r *http.Request, n *apis.Network, from int) bool {
+	c := n.Spec.Consortium
+	if c == "" || len(n.Spec.Organizations) <= from {
+		return true
+	}
+	cons, err := a.opts.Store.GetConsortium(r.Context(), c)
+	if err != nil {
+		a.storeError(w, r, err)
+		return false
+	}
+	var errs apis.ErrorList
+	for i := from; i < len(n.Spec.Organizations); i++ {
+		if o := n.Spec.Organizations[i]; !slices.Contains(cons.Members, o.Name) {
+			errs.Add("organization", "%q is not a member of consortium %s (members: %v)", o.Name, c, cons.Members)
+		}
+	}
+	return !invalid(w, r, errs)
 }

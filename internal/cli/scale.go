@@ -15,6 +15,7 @@ func newScaleCmd(g *globals) *cobra.Command {
 	var (
 		org                   string
 		validators, fullNodes int
+		peers                 int
 	)
 	cmd := &cobra.Command{
 		Use:   "scale NETWORK",
@@ -22,7 +23,9 @@ func newScaleCmd(g *globals) *cobra.Command {
 		Long: `Change how many validators and full nodes a running network has. Nodes are
 added and removed at the end of the list; a new validator joins consensus by
 the chain's own rules (on Ethereum, a Clique vote of the sealers), and a
-removed one is voted out before its node stops. Watch the change with
+removed one is voted out before its node stops. On a Fabric network, give
+--org and --peers: the organization runs that many peers, and an organization
+the network does not have joins its channel. Watch the change with
 "get network NETWORK" or "wait".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,8 +36,11 @@ removed one is voted out before its node stops. Watch the change with
 			if cmd.Flags().Changed("full-nodes") {
 				req.FullNodes = &fullNodes
 			}
-			if req.Validators == nil && req.FullNodes == nil {
-				return fmt.Errorf("give --validators, --full-nodes or both")
+			if cmd.Flags().Changed("peers") {
+				req.Peers = &peers
+			}
+			if req.Validators == nil && req.FullNodes == nil && req.Peers == nil {
+				return fmt.Errorf("give --validators, --full-nodes or both, or --peers on a Fabric network")
 			}
 			c, err := g.client()
 			if err != nil {
@@ -55,5 +61,6 @@ removed one is voted out before its node stops. Watch the change with
 	cmd.Flags().StringVar(&org, "org", "", "the organization whose nodes change, on a network of organizations")
 	cmd.Flags().IntVar(&validators, "validators", 0, "the number of validators (sealers, on Ethereum)")
 	cmd.Flags().IntVar(&fullNodes, "full-nodes", 0, "the number of full nodes")
+	cmd.Flags().IntVar(&peers, "peers", 0, "the number of peers of --org on a Fabric network (a new organization is added)")
 	return cmd
 }

@@ -86,7 +86,9 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 	}
 
 	// A new validator is admitted once it runs; a new full node has
-	// nothing to wait for.
+	// nothing to wait for, unless the driver admits full nodes too.
+	fa, isFA := drv.(chain.FullNodeAdmitter)
+	admitsFull := isFA && fa.AdmitsFullNodes()
 	prev := map[string]apis.NodeStatus{}
 	for _, ns := range n.Status.Nodes {
 		prev[ns.Name] = ns
@@ -100,7 +102,7 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 		if !pn.Joining || prev[pn.Name].Phase != apis.NodeRunning {
 			continue
 		}
-		admitted := pn.Role != apis.RoleValidator && !bootstrapping
+		admitted := pn.Role != apis.RoleValidator && !(pn.Role == apis.RoleFull && admitsFull) && !bootstrapping
 		switch {
 		case admitted:
 		case bootstrapping:

@@ -63,24 +63,9 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 
 	orgs := map[string]*org{}
 	newOrg := func(name string, orderer bool) error {
-		o := &org{name: name, mspID: MSPID(name), domain: name + "." + n.Metadata.Name, orderer: orderer}
-		for _, k := range []struct {
-			kind pki.Kind
-			ca   **pki.CA
-		}{{pki.KindMSP, &o.cas.MSP}, {pki.KindTLS, &o.cas.TLS}} {
-			ca, err := pki.NewCA(pki.CAOptions{Org: o.domain, Kind: k.kind, Now: now})
-			if err != nil {
-				return fmt.Errorf("organisation %s: %w", name, err)
-			}
-			*k.ca = ca
-		}
-		admin := "Admin@" + o.domain
-		var err error
-		if o.admin, err = o.cas.MSP.IssueMSP(pki.Request{Name: admin, Role: pki.RoleAdmin, Now: now}); err != nil {
-			return fmt.Errorf("organisation %s: %w", name, err)
-		}
-		if o.adminTLS, err = o.cas.TLS.IssueTLS(pki.Request{Name: admin, Now: now}); err != nil {
-			return fmt.Errorf("organisation %s: %w", name, err)
+		o, err := makeOrg(name, n.Metadata.Name, orderer, now)
+		if err != nil {
+			return err
 		}
 		orgs[name] = o
 		return nil
@@ -162,6 +147,33 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 	}
 	return plan, nil
 }
+
+// makeOrg is a new organisation of network: its two CAs and its admin.
+func makeOrg(name, network string, orderer bool, now time.Time) (*org, error) {
+	o := &org{name: name, mspID: MSPID(name), domain: orgDomain(name, network), orderer: orderer}
+	for _, k := range []struct {
+		kind pki.Kind
+		ca   **pki.CA
+	}{{pki.KindMSP, &o.cas.MSP}, {pki.KindTLS, &o.cas.TLS}} {
+		ca, err := pki.NewCA(pki.CAOptions{Org: o.domain, Kind: k.kind, Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("organisation %s: %w", name, err)
+		}
+		*k.ca = ca
+	}
+	admin := "Admin@" + o.domain
+	var err error
+	if o.admin, err = o.cas.MSP.IssueMSP(pki.Request{Name: admin, Role: pki.RoleAdmin, Now: now}); err != nil {
+		return nil, fmt.Errorf("organisation %s: %w", name, err)
+	}
+	if o.adminTLS, err = o.cas.TLS.IssueTLS(pki.Request{Name: admin, Now: now}); err != nil {
+		return nil, fmt.Errorf("organisation %s: %w", name, err)
+	}
+	return o, nil
+}
+
+// orgDomain is the domain of organisation name's certificates.
+func orgDomain(name, network string) string { return name + "." + network }
 
 // tlsHosts are the names a node's TLS certificate carries: the host it is
 // reached at, its own name and localhost; in a pod, reached at its

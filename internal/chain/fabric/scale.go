@@ -1,0 +1,429 @@
+package fabric
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hyperledger/fabric-config/configtx"
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
+	"github.com/chaindock/chaindock/internal/chain/fabric/lifecycle"
+	"github.com/chaindock/chaindock/internal/chain/fabric/pki"
+	"github.com/chaindock/chaindock/internal/runtime"
+)
+
+var (
+	_ chain.Scaler           = (*Driver)(nil)
+	_ chain.FullNodeAdmitter = (*Driver)(nil)
+)
+
+// admitWait bounds one Admit: reading the channel's configuration,
+// ordering the update that adds an organisation, seeing it on a peer,
+// and joining the new peer.
+const admitWait = 30 * time.Second
+
+// AdmitsFullNodes implements chain.FullNodeAdmitter: a peer added to a
+// running network is a member once it has joined the channel, and its
+// organisation, when new, once the channel's configuration has it.
+func (d *Driver) AdmitsFullNodes() bool { return true }
+
+// ValidateScale implements chain.Scaler. A running Fabric network grows:
+// its organisations get more peers, and new peer organisations join at
+// the end of spec.organizations. Nothing else of it changes: the
+// orderers are the channel's Raft consenters, whose membership ChainDock
+// does not change yet, and no organisation or peer leaves.
+func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList {
+	var errs apis.ErrorList
+	of, nf := old.Fabric, spec.Fabric
+	if a, b := of.OrdererCount(), nf.OrdererCount(); a != b {
+		errs.Add("spec.fabric.orderers", "cannot change from %d to %d on a running network: the orderers are the channel's Raft consenters, and ChainDock does not change their membership yet", a, b)
+	}
+	if a, b := of.OrdererOrg(), nf.OrdererOrg(); a != b {
+		errs.Add("spec.fabric.ordererOrganization", "cannot change from %q to %q on a running network", a, b)
+	}
+	if of == nil {
+		of = &apis.FabricSpec{}
+	}
+	if nf == nil {
+		nf = &apis.FabricSpec{}
+	}
+	if of.Channel != nf.Channel {
+		errs.Add("spec.fabric.channel", "cannot change from %q to %q on a running network: its nodes have joined the channel", of.Channel, nf.Channel)
+	}
+	if of.Version != nf.Version {
+		errs.Add("spec.fabric.version", "cannot change from %q to %q on a running network", of.Version, nf.Version)
+	}
+	if of.Templates != nf.Templates {
+		errs.Add("spec.fabric.templates", "is set when the network is created, not on a running network")
+	}
+	for i, o := range old.Organizations {
+		p := apis.Index("spec.organizations", i)
+		if i >= len(spec.Organizations) {
+			errs.Add(p, "organisation %s cannot be removed: ChainDock does not take an organisation out of a running channel yet", o.Name)
+			continue
+		}
+		nw := spec.Organizations[i]
+		switch {
+		case nw.Name != o.Name:
+			errs.Add(apis.Path(p, "name"), "was %q: organisations are not removed, renamed or reordered on a running network; add a new one at the end", o.Name)
+			continue
+		case nw.Peers < o.Peers:
+			errs.Add(apis.Path(p, "peers"), "cannot go down from %d to %d: removing peers from a running network is not supported yet", o.Peers, nw.Peers)
+		}
+		if nw.Resources != o.Resources {
+			errs.Add(apis.Path(p, "resources"), "cannot change on a running network")
+		}
+	}
+	if len(spec.Organizations) > len(old.Organizations) && status != nil {
+		// The update that adds an organisation is made from the
+		// channel's configuration as a member peer has it, and ordered.
+		peer, orderer := false, false
+		for _, s := range status.Nodes {
+			running := s.Phase == apis.NodeRunning && !s.Joining
+			peer = peer || running && s.Role == apis.RoleFull
+			orderer = orderer || running && s.Role == apis.RoleValidator
+		}
+		p := apis.Index("spec.organizations", len(old.Organizations))
+		if !peer {
+			errs.Add(p, "no peer of the channel runs to read its configuration from, which the update adding the organisation is made of")
+		}
+		if !orderer {
+			errs.Add(p, "no orderer runs to order the update adding the organisation")
+		}
+	}
+	return errs
+}
+
+// Reshape implements chain.Scaler: it plans the new peers, each with an
+// enrolment and a TLS certificate of its organisation's CAs, the
+// channel's genesis block, and its organisation's other peers to gossip
+// with first. A new organisation gets its CAs and its admin, kept in the
+// plan's artifacts as Plan keeps the first ones'. The nodes that stay
+// keep their specs: a new peer finds its organisation's other peers, and
+// they it, by gossip. New peers are Joining until Admit has joined them
+// to the channel. Nothing is removed.
+func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Plan, error) {
+	n := req.Network
+	if len(req.Remove) > 0 {
+		return nil, fmt.Errorf("remove %s: the nodes of a running Fabric network are not removed yet", strings.Join(req.Remove, ", "))
+	}
+	ch := req.Plan.ChainID
+	block := req.Plan.Artifact(BlockPath(ch))
+	if block == nil {
+		return nil, fmt.Errorf("the plan has no genesis block of channel %s", ch)
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	place := chain.PlacementOf(req.Placement, req.Host)
+	out := &chain.Plan{ChainID: ch, Nodes: slices.Clone(req.Plan.Nodes), Artifacts: slices.Clone(req.Plan.Artifacts)}
+
+	orgs := map[string]*org{}
+	orgOf := func(name string) (*org, error) {
+		if o := orgs[name]; o != nil {
+			return o, nil
+		}
+		o, err := loadOrg(out, name, n.Metadata.Name)
+		if errors.Is(err, errNoOrg) {
+			if o, err = makeOrg(name, n.Metadata.Name, false, now); err != nil {
+				return nil, err
+			}
+			files, err := orgArtifacts(o)
+			if err != nil {
+				return nil, err
+			}
+			out.Artifacts = append(out.Artifacts, files...)
+		} else if err != nil {
+			return nil, err
+		}
+		orgs[name] = o
+		return o, nil
+	}
+
+	var added []*node
+	for _, ns := range req.Add {
+		if ns.Role != apis.RoleFull {
+			return nil, fmt.Errorf("node %s: only peers are added to a running Fabric network, not a %s", ns.Name, ns.Role)
+		}
+		ports := req.Ports[ns.Name]
+		for _, p := range d.PortNames(&n.Spec, ns.Role) {
+			if ports[p] == 0 {
+				return nil, fmt.Errorf("node %s: no %s port", ns.Name, p)
+			}
+		}
+		o, err := orgOf(ns.Organization)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", ns.Name, err)
+		}
+		nd := &node{
+			spec:  ns,
+			org:   o,
+			addrs: addrs{listenHost: place.ListenHost(), host: place.NodeHost(ns.Name), ports: ports},
+			cn:    ns.Name + "." + o.domain,
+		}
+		if nd.msp, err = o.cas.MSP.IssueMSP(pki.Request{Name: nd.cn, Role: pki.RolePeer, Now: now}); err != nil {
+			return nil, fmt.Errorf("node %s: %w", ns.Name, err)
+		}
+		if nd.tls, err = o.cas.TLS.IssueTLS(pki.Request{Name: nd.cn, Hosts: tlsHosts(nd.addrs.host, ns.Name), Now: now}); err != nil {
+			return nil, fmt.Errorf("node %s: %w", ns.Name, err)
+		}
+		added = append(added, nd)
+	}
+
+	// The peers planned before, of the new peers' organisations: the new
+	// ones gossip with them first.
+	var nodes []*node
+	for _, pn := range req.Plan.Nodes {
+		if o := orgs[pn.Organization]; o != nil && pn.Role == apis.RoleFull {
+			nodes = append(nodes, &node{
+				spec:  apis.NodeSpec{Name: pn.Name, Role: pn.Role, Organization: pn.Organization},
+				org:   o,
+				addrs: addrs{listenHost: place.ListenHost(), host: place.NodeHost(pn.Name), ports: pn.Spec.Ports},
+			})
+		}
+	}
+	nodes = append(nodes, added...)
+	env := planEnv{
+		network: n, nodes: nodes, block: runtime.File{Path: BlockPath(ch), Data: block, Mode: 0o644},
+		chaindock: d.chaindock, place: place, pods: req.Placement != nil, rand: req.Rand,
+	}
+	for _, nd := range added {
+		pn, err := env.plannedNode(nd)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", nd.spec.Name, err)
+		}
+		out.Nodes = append(out.Nodes, pn)
+	}
+	return out, nil
+}
+
+// errNoOrg: the plan has no CAs of the organisation; it is a new one.
+var errNoOrg = errors.New("no such organisation in the plan")
+
+// loadOrg is an organisation of the plan, with its CAs from the plan's
+// artifacts, to issue its new peers' certificates.
+func loadOrg(plan *chain.Plan, name, network string) (*org, error) {
+	o := &org{name: name, mspID: MSPID(name), domain: orgDomain(name, network)}
+	for _, k := range []struct {
+		dir string
+		ca  **pki.CA
+	}{{artCA, &o.cas.MSP}, {artTLSCA, &o.cas.TLS}} {
+		certPEM, keyPEM := plan.Artifact(orgPath(name, k.dir+"/cert.pem")), plan.Artifact(orgPath(name, k.dir+"/key.pem"))
+		if certPEM == nil || keyPEM == nil {
+			return nil, fmt.Errorf("organisation %s: %w", name, errNoOrg)
+		}
+		ca, err := pki.LoadCA(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("organisation %s: %s: %w", name, k.dir, err)
+		}
+		*k.ca = ca
+	}
+	return o, nil
+}
+
+// Admit implements chain.Scaler for a new peer. When its organisation is
+// not in the channel's configuration yet, the update that adds it is
+// made from the configuration as a running member peer has it (CSCC
+// GetConfigBlock), signed by the admins of the channel's organisations
+// (its Application group's MAJORITY Admins), and sent to an orderer;
+// once the peer sees it committed, the new peer joins. A peer joins with
+// the genesis block, as every peer did, and pulls the channel's blocks
+// from the orderers, which serve its organisation once the configuration
+// has it. It is admitted once it lists the channel.
+func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
+	if node.Role != apis.RoleFull {
+		return false, fmt.Errorf("%s: only peers are added to a running Fabric network, not a %s", node.Name, node.Role)
+	}
+	ch := plan.ChainID
+	genesis := plan.Artifact(BlockPath(ch))
+	if genesis == nil {
+		return false, fmt.Errorf("the plan has no genesis block of channel %s", ch)
+	}
+	a, err := loadAdmin(plan, node.Organization)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, admitWait)
+	defer cancel()
+	if err := d.addToChannel(ctx, n, plan, node.Organization, genesis); err != nil {
+		return false, err
+	}
+	return joinPeer(ctx, node, a, ch, genesis)
+}
+
+// Retire implements chain.Scaler: it refuses, as ValidateScale does.
+func (d *Driver) Retire(_ context.Context, _ *apis.Network, _ *chain.Plan, node chain.PlannedNode) (bool, error) {
+	return false, fmt.Errorf("%s: the nodes of a running Fabric network are not removed yet", node.Name)
+}
+
+// addToChannel makes organisation org a member of the channel, unless it
+// is one.
+func (d *Driver) addToChannel(ctx context.Context, n *apis.Network, plan *chain.Plan, org string, genesis []byte) error {
+	ch, mspID := plan.ChainID, MSPID(org)
+	var gb cb.Block
+	if err := proto.Unmarshal(genesis, &gb); err != nil {
+		return fmt.Errorf("genesis block of %s: %w", ch, err)
+	}
+	gcfg, err := channel.ConfigFromBlock(&gb)
+	if err != nil {
+		return err
+	}
+	if hasOrg(gcfg, mspID) {
+		return nil
+	}
+	reader, err := memberPeer(n, plan)
+	if err != nil {
+		return err
+	}
+	cfg, err := channelConfig(ctx, plan, reader)
+	if err != nil {
+		return err
+	}
+	if hasOrg(cfg, mspID) {
+		return nil
+	}
+
+	caCert, err := pki.ParseCertPEM(plan.Artifact(orgPath(org, artCA+"/cert.pem")))
+	if err != nil {
+		return fmt.Errorf("membership CA of %s: %w", org, err)
+	}
+	tlsCACert, err := pki.ParseCertPEM(plan.Artifact(orgPath(org, artTLSCA+"/cert.pem")))
+	if err != nil {
+		return fmt.Errorf("TLS CA of %s: %w", org, err)
+	}
+	u, err := channel.AddOrganization(ch, cfg, channel.Organization{MSPID: mspID, CACert: caCert, TLSCACert: tlsCACert})
+	if err != nil {
+		return err
+	}
+	// Every organisation of the channel whose admin the plan has signs,
+	// which is all of them on a network ChainDock made.
+	names := map[string]string{}
+	for _, pn := range plan.Nodes {
+		if pn.Role == apis.RoleFull {
+			names[MSPID(pn.Organization)] = pn.Organization
+		}
+	}
+	var signers []channel.Signer
+	var submitter *admin
+	for _, id := range u.Policy.MSPIDs() {
+		name, ok := names[id]
+		if !ok {
+			continue
+		}
+		sa, err := loadAdmin(plan, name)
+		if err != nil {
+			return err
+		}
+		key, ok := sa.signer.PrivateKey.(*ecdsa.PrivateKey)
+		if !ok {
+			return fmt.Errorf("admin of %s: not an ECDSA key", name)
+		}
+		signers = append(signers, channel.Signer{MSPID: id, Cert: sa.signer.Certificate, Key: key})
+		if submitter == nil {
+			submitter = sa
+		}
+	}
+	env, err := u.Sign(signers...)
+	if err != nil {
+		return err
+	}
+	if err := broadcastTo(ctx, n, plan, submitter, env); err != nil {
+		return fmt.Errorf("add organisation %s to channel %s: %w", mspID, ch, err)
+	}
+	// The orderers cut a config update into a block of its own at once;
+	// the new peer joins once a member peer has it.
+	err = poll(ctx, func() (bool, error) {
+		cfg, err := channelConfig(ctx, plan, reader)
+		return err == nil && hasOrg(cfg, mspID), err
+	})
+	if err != nil {
+		return fmt.Errorf("add organisation %s to channel %s: the update was ordered, but %s never had it: %w", mspID, ch, reader.Name, err)
+	}
+	return nil
+}
+
+// hasOrg reports whether a channel configuration has application
+// organisation mspID (a group named by its MSP ID, as ChainDock names
+// them).
+func hasOrg(cfg *cb.Config, mspID string) bool {
+	_, ok := cfg.GetChannelGroup().GetGroups()[configtx.ApplicationGroupKey].GetGroups()[mspID]
+	return ok
+}
+
+// memberPeer is a peer that runs and has joined the channel.
+func memberPeer(n *apis.Network, plan *chain.Plan) (chain.PlannedNode, error) {
+	for _, s := range n.Status.Nodes {
+		if s.Role != apis.RoleFull || s.Joining || s.Phase != apis.NodeRunning {
+			continue
+		}
+		if i := slices.IndexFunc(plan.Nodes, func(pn chain.PlannedNode) bool { return pn.Name == s.Name && !pn.Joining }); i >= 0 {
+			return plan.Nodes[i], nil
+		}
+	}
+	return chain.PlannedNode{}, fmt.Errorf("no peer of channel %s runs to read its configuration from", plan.ChainID)
+}
+
+// channelConfig is the channel's configuration as peer has it: its last
+// config block (CSCC GetConfigBlock), asked as its organisation's admin.
+func channelConfig(ctx context.Context, plan *chain.Plan, peer chain.PlannedNode) (*cb.Config, error) {
+	a, err := loadAdmin(plan, peer.Organization)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dialPeer(peer, a)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	resp, err := invoke(ctx, pb.NewEndorserClient(conn), a, "cscc", "GetConfigBlock", []byte(plan.ChainID))
+	if err != nil {
+		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
+	}
+	var b cb.Block
+	if err := proto.Unmarshal(resp.GetResponse().GetPayload(), &b); err != nil {
+		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
+	}
+	return channel.ConfigFromBlock(&b)
+}
+
+// broadcastTo sends env to an orderer of the network, a running one when
+// there is, dialling with the TLS client certificate of a.
+func broadcastTo(ctx context.Context, n *apis.Network, plan *chain.Plan, a *admin, env *cb.Envelope) error {
+	running := map[string]bool{}
+	for _, s := range n.Status.Nodes {
+		running[s.Name] = s.Phase == apis.NodeRunning
+	}
+	var ord *chain.PlannedNode
+	for i, pn := range plan.Nodes {
+		if pn.Role == apis.RoleValidator && (ord == nil || running[pn.Name] && !running[ord.Name]) {
+			ord = &plan.Nodes[i]
+		}
+	}
+	if ord == nil {
+		return errors.New("the plan has no orderer")
+	}
+	ordAdmin, err := loadAdmin(plan, ord.Organization)
+	if err != nil {
+		return err
+	}
+	conn, err := dialPeer(*ord, &admin{tls: a.tls, roots: ordAdmin.roots})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := lifecycle.Broadcast(ctx, conn, env); err != nil {
+		return fmt.Errorf("%s: %w", ord.Name, err)
+	}
+	return nil
+}
