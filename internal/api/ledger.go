@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -334,6 +335,24 @@ func (a *API) reindex(w http.ResponseWriter, r *http.Request) {
 }
 
 // submitTx hands an application's signed transaction to the network.
+// signsFor says which of a network's organisations the platform may sign
+// as for a caller, on chains whose organisations' identities it holds
+// (Fabric): the caller's own; all of them for the members of the owner
+// of a network no consortium shares, which runs them all; any for a
+// platform administrator.
+func signsFor(p *auth.Principal, n *apis.Network) func(org string) bool {
+	return func(org string) bool {
+		if p == nil {
+			return false
+		}
+		if p.PlatformAdmin {
+			return true
+		}
+		orgs := p.Orgs()
+		return slices.Contains(orgs, org) || n.Spec.Consortium == "" && slices.Contains(orgs, n.Metadata.Owner)
+	}
+}
+
 func (a *API) submitTx(w http.ResponseWriter, r *http.Request) {
 	n, ok := a.ledgerNetwork(w, r, auth.LedgerSubmit)
 	if !ok {
@@ -363,7 +382,8 @@ func (a *API) submitTx(w http.ResponseWriter, r *http.Request) {
 	if a.contractRemoved(w, r, n, tx) {
 		return
 	}
-	rc, err := a.gateway.Submit(r.Context(), n, tx, wait != "none")
+	ctx := chain.WithSignsFor(r.Context(), signsFor(principalFrom(r.Context()), n))
+	rc, err := a.gateway.Submit(ctx, n, tx, wait != "none")
 	if ai := auditFrom(r.Context()); ai != nil && rc.Hash != "" {
 		ai.detail = "transaction " + rc.Hash
 	}
@@ -387,6 +407,8 @@ func (a *API) gatewayError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, r, Problem{Type: ProblemNotAcceptable, Status: http.StatusNotImplemented, Detail: err.Error()})
 	case errors.Is(err, chain.ErrMalformed):
 		writeProblem(w, r, Problem{Type: ProblemMalformed, Status: http.StatusBadRequest, Detail: err.Error()})
+	case errors.Is(err, chain.ErrNotPermitted):
+		writeProblem(w, r, Problem{Type: ProblemForbidden, Status: http.StatusForbidden, Detail: err.Error()})
 	case errors.Is(err, gateway.ErrUnavailable):
 		writeProblem(w, r, Problem{Type: ProblemUnavailable, Status: http.StatusServiceUnavailable, Detail: err.Error()})
 	case errors.Is(err, r.Context().Err()) || strings.Contains(err.Error(), "deadline exceeded"):

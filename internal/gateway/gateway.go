@@ -198,7 +198,7 @@ func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []cha
 	for i := from; i < len(nodes); i++ {
 		rc.Attempts++
 		res, err := ledger.Submit(ctx, nodes[i], tx)
-		if errors.Is(err, ErrNotSupported) || errors.Is(err, chain.ErrMalformed) {
+		if errors.Is(err, ErrNotSupported) || errors.Is(err, chain.ErrMalformed) || errors.Is(err, chain.ErrNotPermitted) {
 			return rc, len(nodes), err // no node of the chain takes it
 		}
 		if err != nil {

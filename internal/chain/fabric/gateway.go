@@ -165,18 +165,21 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	if err != nil {
 		return chain.SubmitResult{}, err
 	}
+	org := call.Organization
+	if org == "" {
+		org = l.defaultOrg(ctx)
+	}
+	if !slices.ContainsFunc(l.plan.Nodes, func(n chain.PlannedNode) bool { return n.Role == apis.RoleFull && n.Organization == org }) {
+		return chain.SubmitResult{}, malformed("organization: %q is no peer organisation of the network", org)
+	}
+	if !chain.MaySignFor(ctx, org) {
+		return chain.SubmitResult{}, fmt.Errorf("%w: the caller belongs to no organisation %s, and may not sign as its admin", chain.ErrNotPermitted, org)
+	}
 	p, err := l.dial(node)
 	if err != nil {
 		return chain.SubmitResult{}, err
 	}
 	defer p.conn.Close()
-	org := call.Organization
-	if org == "" {
-		org = l.defaultOrg()
-	}
-	if !slices.ContainsFunc(l.plan.Nodes, func(n chain.PlannedNode) bool { return n.Role == apis.RoleFull && n.Organization == org }) {
-		return chain.SubmitResult{}, malformed("organization: %q is no peer organisation of the network", org)
-	}
 	as, err := loadAdmin(l.plan, org)
 	if err != nil {
 		return chain.SubmitResult{}, err
@@ -243,17 +246,25 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 }
 
 // defaultOrg is the organisation that signs a call naming none: the
-// first peer organisation of the plan. It does not depend on the peer
-// the gateway hands the call to, so that the same body is the same
-// transaction ID on every peer, and a call one peer's chaincode refused
-// is not signed by another organisation on the next.
-func (l *ledger) defaultOrg() string {
+// first peer organisation of the plan the caller may sign as (the first,
+// when it may sign as none, so that the refusal names it). It does not
+// depend on the peer the gateway hands the call to, so that the same body
+// is the same transaction ID on every peer, and a call one peer's
+// chaincode refused is not signed by another organisation on the next.
+func (l *ledger) defaultOrg(ctx context.Context) string {
+	first := ""
 	for _, n := range l.plan.Nodes {
-		if n.Role == apis.RoleFull {
+		if n.Role != apis.RoleFull {
+			continue
+		}
+		if chain.MaySignFor(ctx, n.Organization) {
 			return n.Organization
 		}
+		if first == "" {
+			first = n.Organization
+		}
 	}
-	return ""
+	return first
 }
 
 // statusCode is a peer's status as a result code: 500, the chaincode's

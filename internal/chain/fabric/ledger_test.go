@@ -205,6 +205,21 @@ func TestLedgerRefusals(t *testing.T) {
 	if _, err := l.Query(ctx, peer, "/x", nil); !errors.Is(err, chain.ErrMalformed) {
 		t.Errorf("Query: %v, want ErrMalformed", err)
 	}
+	// A caller signs only as an organisation it may: one of org2's
+	// naming org1 is refused before any peer is asked (none runs here).
+	org2Only := chain.WithSignsFor(ctx, func(org string) bool { return org == "org2" })
+	call := []byte(`{"chaincode":"notary","function":"Notarize","args":["x"],"organization":"org1"}`)
+	if _, err := l.Submit(org2Only, peer, call); !errors.Is(err, chain.ErrNotPermitted) || !strings.Contains(err.Error(), "org1") {
+		t.Errorf("Submit as org1 by a caller of org2: %v, want ErrNotPermitted naming org1", err)
+	}
+	noOrg := chain.WithSignsFor(ctx, func(string) bool { return false })
+	call = []byte(`{"chaincode":"notary","function":"Notarize","args":["x"]}`)
+	if _, err := l.Submit(noOrg, peer, call); !errors.Is(err, chain.ErrNotPermitted) {
+		t.Errorf("Submit by a caller of no organisation: %v, want ErrNotPermitted", err)
+	}
+	if got := l.(*ledger).defaultOrg(org2Only); got != "org2" {
+		t.Errorf("a call naming no organisation, by a caller of org2, is signed by %s", got)
+	}
 	if _, err := l.Tx(ctx, peer, "not-a-hash"); !errors.Is(err, chain.ErrTxNotFound) {
 		t.Errorf("Tx of a malformed ID: %v, want ErrTxNotFound", err)
 	}
