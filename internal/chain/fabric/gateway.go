@@ -166,10 +166,12 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 		return chain.SubmitResult{}, err
 	}
 	org := call.Organization
-	if org == "" {
-		org = l.defaultOrg(ctx)
-	}
-	if !slices.ContainsFunc(l.plan.Nodes, func(n chain.PlannedNode) bool { return n.Role == apis.RoleFull && n.Organization == org }) {
+	switch {
+	case org == "":
+		if org = l.defaultOrg(ctx); org == "" {
+			return chain.SubmitResult{}, fmt.Errorf("%s: the network's plan has no peer organisation to sign with", node.Name)
+		}
+	case !slices.ContainsFunc(l.plan.Nodes, func(n chain.PlannedNode) bool { return n.Role == apis.RoleFull && n.Organization == org }):
 		return chain.SubmitResult{}, malformed("organization: %q is no peer organisation of the network", org)
 	}
 	if !chain.MaySignFor(ctx, org) {
