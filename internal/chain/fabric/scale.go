@@ -12,6 +12,7 @@ import (
 	"github.com/hyperledger/fabric-config/configtx"
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/chaindock/chaindock/internal/apis"
@@ -240,7 +241,10 @@ func loadOrg(plan *chain.Plan, name, network string) (*org, error) {
 // once the peer sees it committed, the new peer joins. A peer joins with
 // the genesis block, as every peer did, and pulls the channel's blocks
 // from the orderers, which serve its organisation once the configuration
-// has it. It is admitted once it lists the channel.
+// has it. Once it lists the channel, it is brought up to the chaincode
+// the channel runs (see catchUpChaincode): it is admitted once it has
+// every committed chaincode's package and its organisation's approval of
+// each definition is committed.
 func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
 	if node.Role != apis.RoleFull {
 		return false, fmt.Errorf("%s: only peers are added to a running Fabric network, not a %s", node.Name, node.Role)
@@ -259,7 +263,11 @@ func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, n
 	if err := d.addToChannel(ctx, n, plan, node.Organization, genesis); err != nil {
 		return false, err
 	}
-	return joinPeer(ctx, node, a, ch, genesis)
+	joined, err := joinPeer(ctx, node, a, ch, genesis)
+	if err != nil || !joined {
+		return false, err
+	}
+	return catchUpChaincode(ctx, n, plan, node, a)
 }
 
 // Retire implements chain.Scaler: it refuses, as ValidateScale does.
@@ -400,6 +408,33 @@ func channelConfig(ctx context.Context, plan *chain.Plan, peer chain.PlannedNode
 // broadcastTo sends env to an orderer of the network, a running one when
 // there is, dialling with the TLS client certificate of a.
 func broadcastTo(ctx context.Context, n *apis.Network, plan *chain.Plan, a *admin, env *cb.Envelope) error {
+	ord, err := ordererOf(n, plan)
+	if err != nil {
+		return err
+	}
+	conn, err := dialOrdererNode(plan, ord, a)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := lifecycle.Broadcast(ctx, conn, env); err != nil {
+		return fmt.Errorf("%s: %w", ord.Name, err)
+	}
+	return nil
+}
+
+// dialOrderer connects to an orderer of the network, a running one when
+// there is, with the TLS client certificate of a.
+func dialOrderer(n *apis.Network, plan *chain.Plan, a *admin) (*grpc.ClientConn, error) {
+	ord, err := ordererOf(n, plan)
+	if err != nil {
+		return nil, err
+	}
+	return dialOrdererNode(plan, ord, a)
+}
+
+// ordererOf is an orderer of the plan, a running one when there is.
+func ordererOf(n *apis.Network, plan *chain.Plan) (chain.PlannedNode, error) {
 	running := map[string]bool{}
 	for _, s := range n.Status.Nodes {
 		running[s.Name] = s.Phase == apis.NodeRunning
@@ -411,19 +446,17 @@ func broadcastTo(ctx context.Context, n *apis.Network, plan *chain.Plan, a *admi
 		}
 	}
 	if ord == nil {
-		return errors.New("the plan has no orderer")
+		return chain.PlannedNode{}, errors.New("the plan has no orderer")
 	}
+	return *ord, nil
+}
+
+// dialOrdererNode connects to orderer ord, whose organisation's TLS CA
+// verifies it, with the TLS client certificate of a.
+func dialOrdererNode(plan *chain.Plan, ord chain.PlannedNode, a *admin) (*grpc.ClientConn, error) {
 	ordAdmin, err := loadAdmin(plan, ord.Organization)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	conn, err := dialPeer(*ord, &admin{tls: a.tls, roots: ordAdmin.roots})
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := lifecycle.Broadcast(ctx, conn, env); err != nil {
-		return fmt.Errorf("%s: %w", ord.Name, err)
-	}
-	return nil
+	return dialPeer(ord, &admin{tls: a.tls, roots: ordAdmin.roots})
 }

@@ -14,7 +14,11 @@
 // (CheckCommitReadiness), one admin commits the definition with
 // endorsements from the approving organisations' peers (Commit), and
 // Committed reads what the channel runs. An upgrade is the same steps
-// with a new package and the next sequence.
+// with a new package and the next sequence. An organisation that joins
+// the channel later catches up with the same steps at the committed
+// sequence: Definitions lists what the channel runs, Approved reads a
+// member organisation's approval with its package, InstalledPackageBytes
+// copies that package from a member peer.
 //
 // Every step takes its peer and orderer connections (Dial makes them),
 // the admin's signing identity and the channel explicitly, sends signed

@@ -1,6 +1,7 @@
 package lifecycle_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -148,6 +149,23 @@ func TestLifecycleOnFabric(t *testing.T) {
 			}
 			return false, err
 		})
+
+		// What a peer that joins later reads to catch up: the committed
+		// definitions, an organisation's approval with its package, and
+		// the package's bytes.
+		defs, err := lifecycle.Definitions(ctx, peer1, org1.admin, ch)
+		if err != nil || len(defs) != 1 || defs[0].Name != def.Name || defs[0].Version != def.Version ||
+			defs[0].Sequence != def.Sequence || defs[0].EndorsementPolicy != lifecycle.DefaultEndorsementPolicy {
+			t.Fatalf("definitions: %+v, %v; want %s version %s sequence %d with the default policy", defs, err, def.Name, def.Version, def.Sequence)
+		}
+		approval, err := lifecycle.Approved(ctx, peer2, org2.admin, ch, def.Name, def.Sequence)
+		if err != nil || approval.PackageID != def.PackageID || approval.Version != def.Version || approval.EndorsementPolicy != lifecycle.DefaultEndorsementPolicy {
+			t.Fatalf("Org2MSP's approval: %+v, %v; want version %s, package %s, the default policy", approval, err, def.Version, def.PackageID)
+		}
+		b, err := lifecycle.InstalledPackageBytes(ctx, peer2, org2.admin, def.PackageID)
+		if err != nil || !bytes.Equal(b, pkg) {
+			t.Fatalf("the installed package: %d bytes, %v; want the %d installed", len(b), err, len(pkg))
+		}
 	}
 
 	if _, err := lifecycle.Committed(ctx, peer1, org1.admin, ch, "notary"); !errors.Is(err, lifecycle.ErrNotCommitted) {

@@ -35,6 +35,7 @@ const (
 	fnCommit               = "CommitChaincodeDefinition"
 	fnQueryDefinition      = "QueryChaincodeDefinition"
 	fnQueryDefinitions     = "QueryChaincodeDefinitions"
+	fnGetInstalledPackage  = "GetInstalledChaincodePackage"
 )
 
 // identity is an admin ready to sign: its identity as Fabric serializes
