@@ -34,35 +34,10 @@ func TestFabricContracts(t *testing.T) {
 	c := srv.Client
 
 	const name, channel = "fcc", "cc"
-	applied := time.Now()
-	if _, err := c.CreateNetwork(ctx, fmt.Appendf(nil, `apiVersion: chaindock/v1
-kind: Network
-metadata: {name: %s}
-spec:
-  chain: fabric
-  runtime: process
-  organizations:
+	n, applied := applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
-  fabric: {orderers: 1, channel: %s, templates: true}
-`, name, channel)); err != nil {
-		t.Fatal(err)
-	}
-	var n *apis.Network
-	err := framework.Poll(ctx, 90*time.Second, 100*time.Millisecond, func() (bool, string) {
-		var err error
-		if n, err = c.GetNetwork(ctx, name); err != nil {
-			return false, err.Error()
-		}
-		ok := n.Status.Phase == apis.PhaseRunning && len(n.Status.Nodes) == 4
-		for _, s := range n.Status.Nodes {
-			ok = ok && s.Phase == apis.NodeRunning
-		}
-		return ok, framework.Describe(n)
-	})
-	if err != nil {
-		t.Fatalf("network never ran: %v", err)
-	}
+  fabric: {orderers: 1, channel: `+channel+", templates: true}\n", 90*time.Second)
 	t.Logf("deployed: 1 orderer, 2 peers and the chaincode host, Running %.1fs after apply", time.Since(applied).Seconds())
 	host, ok := framework.NodeByName(n, apis.ChaincodeNode)
 	if !ok || host.Role != apis.RoleChaincode || host.PID <= 0 || !framework.Alive(host.PID) ||
@@ -136,7 +111,7 @@ spec:
 		body := fmt.Sprintf(`{"owner":"acme","name":"ledger-cc","version":%q,"chain":"fabric","kind":"fabric-ccaas","files":[{"path":"connection.json","text":%q}]}`, version, conn)
 		return c.Do(ctx, http.MethodPost, "/api/v1/packages", []byte(body), "application/json", nil)
 	}
-	err = push("0.9.0", `{"address":"ledger-cc","dial_timeout":"soon","tls_required":false}`)
+	err := push("0.9.0", `{"address":"ledger-cc","dial_timeout":"soon","tls_required":false}`)
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || !hasField(ce, "files[connection.json].address") || !hasField(ce, "files[connection.json].dial_timeout") {
 		t.Fatalf("a bad connection.json: %v; want 422 naming files[connection.json].address and .dial_timeout", err)

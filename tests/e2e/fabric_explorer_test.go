@@ -53,24 +53,10 @@ func TestFabricExplorer(t *testing.T) {
 	c := srv.Client
 
 	const name, channel = "fex", "ledger"
-	applied := time.Now()
-	if _, err := c.CreateNetwork(ctx, fmt.Appendf(nil, `apiVersion: chaindock/v1
-kind: Network
-metadata: {name: %s}
-spec:
-  chain: fabric
-  runtime: process
-  organizations:
+	n, applied := applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
-  fabric: {orderers: 1, channel: %s}
-`, name, channel)); err != nil {
-		t.Fatal(err)
-	}
-	n, err := framework.AllAtLeast(ctx, c, name, 1, 90*time.Second)
-	if err != nil {
-		t.Fatalf("network never ran: %v; %s", err, framework.Describe(n))
-	}
+  fabric: {orderers: 1, channel: `+channel+"}\n", 90*time.Second)
 	running := time.Now()
 	t.Logf("deployed: 1 orderer and 2 peers on channel %s, Running %.1fs after apply", channel, running.Sub(applied).Seconds())
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chaindock/chaindock/internal/api"
-	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain/fabric"
 	"github.com/chaindock/chaindock/tests/framework"
 )
@@ -41,34 +40,10 @@ func TestFabricGateway(t *testing.T) {
 	c := srv.Client
 
 	const name, channel = "fgw", "gw"
-	if _, err := c.CreateNetwork(ctx, fmt.Appendf(nil, `apiVersion: chaindock/v1
-kind: Network
-metadata: {name: %s}
-spec:
-  chain: fabric
-  runtime: process
-  organizations:
+	n, _ := applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
-  fabric: {orderers: 1, channel: %s, templates: true}
-`, name, channel)); err != nil {
-		t.Fatal(err)
-	}
-	var n *apis.Network
-	err := framework.Poll(ctx, 90*time.Second, 100*time.Millisecond, func() (bool, string) {
-		var err error
-		if n, err = c.GetNetwork(ctx, name); err != nil {
-			return false, err.Error()
-		}
-		ok := n.Status.Phase == apis.PhaseRunning && len(n.Status.Nodes) == 4
-		for _, s := range n.Status.Nodes {
-			ok = ok && s.Phase == apis.NodeRunning
-		}
-		return ok, framework.Describe(n)
-	})
-	if err != nil {
-		t.Fatalf("network never ran: %v", err)
-	}
+  fabric: {orderers: 1, channel: `+channel+", templates: true}\n", 90*time.Second)
 	base := "/api/v1/networks/" + name
 	var notary api.Contract
 	if err := c.Do(ctx, http.MethodPost, base+"/contracts", []byte(`{"name":"notary","package":"builtin/fabric-notary@1.0.0"}`), "application/json", &notary); err != nil {

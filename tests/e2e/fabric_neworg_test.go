@@ -33,26 +33,11 @@ func TestFabricNewOrgChaincode(t *testing.T) {
 	c := srv.Client
 
 	const name = "fnew"
-	if _, err := c.CreateNetwork(ctx, []byte(`apiVersion: chaindock/v1
-kind: Network
-metadata: {name: fnew}
-spec:
-  chain: fabric
-  runtime: process
-  organizations:
+	n, _ := applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
   fabric: {orderers: 1, templates: true}
-`)); err != nil {
-		t.Fatal(err)
-	}
-	n := waitFabric(ctx, t, c, name, 90*time.Second, "network running", func(n *apis.Network) bool {
-		ok := len(n.Status.Nodes) == 4
-		for _, s := range n.Status.Nodes {
-			ok = ok && s.Phase == apis.NodeRunning
-		}
-		return ok
-	})
+`, 90*time.Second)
 	base := "/api/v1/networks/" + name
 	var notary api.Contract
 	if err := c.Do(ctx, http.MethodPost, base+"/contracts", []byte(`{"name":"notary","package":"builtin/fabric-notary@1.0.0"}`), "application/json", &notary); err != nil {

@@ -33,23 +33,11 @@ func TestFabricScale(t *testing.T) {
 	c := srv.Client
 
 	const name = "grow"
-	if _, err := c.CreateNetwork(ctx, []byte(`apiVersion: chaindock/v1
-kind: Network
-metadata: {name: grow}
-spec:
-  chain: fabric
-  runtime: process
-  organizations:
+	n, _ := applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
   fabric: {orderers: 3}
-`)); err != nil {
-		t.Fatal(err)
-	}
-	n, err := framework.AllAtLeast(ctx, c, name, 1, 90*time.Second)
-	if err != nil {
-		t.Fatalf("network never ran: %v; %s", err, framework.Describe(n))
-	}
+`, 90*time.Second)
 	ch := n.Status.ChainID
 
 	// (a) A peer killed with SIGKILL while the channel grows by a block

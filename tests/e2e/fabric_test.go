@@ -15,6 +15,7 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain/fabric"
+	"github.com/chaindock/chaindock/internal/client"
 	"github.com/chaindock/chaindock/tests/framework"
 )
 
@@ -72,27 +73,12 @@ func TestFabricLifecycle(t *testing.T) {
 	c := srv.Client
 
 	const channel = "trade"
-	spec := fmt.Appendf(nil, `apiVersion: chaindock/v1
-kind: Network
-metadata: {name: fab}
-spec:
-  chain: fabric
-  runtime: process
-  organizations:
+	n, applied := applyFabric(t, c, "fab", `  organizations:
     - {name: org1, peers: 2}
     - {name: org2, peers: 2}
   fabric:
     orderers: 3
-    channel: %s
-`, channel)
-	applied := time.Now()
-	if _, err := c.CreateNetwork(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	n, err := framework.AllAtLeast(ctx, c, "fab", 1, 120*time.Second)
-	if err != nil {
-		t.Fatalf("network never ran with every node on the channel: %v; %s", err, framework.Describe(n))
-	}
+    channel: `+channel+"\n", 120*time.Second)
 	t.Logf("deployed: every orderer and peer joined channel %s and Running %.1fs after apply", channel, time.Since(applied).Seconds())
 
 	if n.Status.ChainID != channel {
@@ -126,6 +112,7 @@ spec:
 	// ran once a Raft leader heard from a majority; soon it hears from
 	// all three, and the peers find each other.
 	leader := ""
+	var err error
 	err = framework.Poll(ctx, 30*time.Second, 200*time.Millisecond, func() (bool, string) {
 		n, err = c.GetNetwork(ctx, "fab")
 		if err != nil {
@@ -298,22 +285,7 @@ spec:
 		t.Error("a refused spec was stored")
 	}
 
-	applied := time.Now()
-	if _, err := c.CreateNetwork(ctx, []byte(`apiVersion: chaindock/v1
-kind: Network
-metadata: {name: solo}
-spec:
-  chain: fabric
-  runtime: process
-  organizations: [{name: org1, peers: 1}]
-  fabric: {orderers: 1}
-`)); err != nil {
-		t.Fatal(err)
-	}
-	n, err := framework.AllAtLeast(ctx, c, "solo", 1, 90*time.Second)
-	if err != nil {
-		t.Fatalf("network never ran: %v; %s", err, framework.Describe(n))
-	}
+	n, applied := applyFabric(t, c, "solo", "  organizations: [{name: org1, peers: 1}]\n  fabric: {orderers: 1}\n", 90*time.Second)
 	t.Logf("deployed: 1 orderer and 1 peer on channel %s, Running %.1fs after apply", n.Status.ChainID, time.Since(applied).Seconds())
 	if n.Status.ChainID != "solo" || len(n.Status.Nodes) != 2 {
 		t.Fatalf("channel %q with %d nodes, want solo with 2", n.Status.ChainID, len(n.Status.Nodes))
@@ -332,4 +304,25 @@ spec:
 	}
 	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
 	srv.Stop()
+}
+
+// applyFabric applies Fabric network name on the process runtime, with
+// spec the fields under spec: after chain and runtime, and returns it with
+// the time it was applied once it is Running: every node Running, and
+// every node but the chaincode host on the channel (height 1 or more).
+func applyFabric(t *testing.T, c *client.Client, name, spec string, timeout time.Duration) (*apis.Network, time.Time) {
+	t.Helper()
+	applied := time.Now()
+	body := fmt.Appendf(nil, "apiVersion: chaindock/v1\nkind: Network\nmetadata: {name: %s}\nspec:\n  chain: fabric\n  runtime: process\n%s", name, spec)
+	if _, err := c.CreateNetwork(t.Context(), body); err != nil {
+		t.Fatal(err)
+	}
+	n := waitFabric(t.Context(), t, c, name, timeout, "network "+name+" running", func(n *apis.Network) bool {
+		ok := len(n.Status.Nodes) == len(n.Spec.Nodes())
+		for _, s := range n.Status.Nodes {
+			ok = ok && s.Phase == apis.NodeRunning && (s.Role == apis.RoleChaincode || s.Height >= 1)
+		}
+		return ok
+	})
+	return n, applied
 }
