@@ -6,12 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/chain/fabric/builder"
+	"github.com/chaindock/chaindock/internal/chain/fabric/fabrictest"
 )
 
 // TestMain lets the test binary stand in for chaindock as the peers'
@@ -65,7 +64,7 @@ func TestTemplatesOnFabric(t *testing.T) {
 	for _, ns := range n.Spec.Nodes() {
 		ports[ns.Name] = map[string]int{}
 		for _, p := range d.PortNames(&n.Spec, ns.Role) {
-			ports[ns.Name][p] = freePort(t)
+			ports[ns.Name][p] = fabrictest.FreePort(t)
 		}
 	}
 	plan, err := d.Plan(ctx, chain.PlanRequest{Network: n, Ports: ports, Host: "127.0.0.1"})
@@ -78,7 +77,7 @@ func TestTemplatesOnFabric(t *testing.T) {
 		if nd.Role == apis.RoleChaincode {
 			program = ccBin
 		}
-		runPlanned(t, program, filepath.Join(root, nd.Name), nd)
+		fabrictest.RunNode(t, program, filepath.Join(root, nd.Name), nd)
 	}
 	order := slices.Clone(plan.Nodes)
 	slices.SortStableFunc(order, func(a, b chain.PlannedNode) int {
@@ -88,9 +87,9 @@ func TestTemplatesOnFabric(t *testing.T) {
 		if !nd.Joining {
 			continue
 		}
-		waitUntil(ctx, t, nd.Name+" to join the channel", func() (bool, error) { return d.Bootstrap(ctx, n, plan, nd) })
+		fabrictest.WaitUntil(ctx, t, nd.Name+" to join the channel", func() (bool, error) { return d.Bootstrap(ctx, n, plan, nd) })
 	}
-	waitUntil(ctx, t, "the chaincode host", func() (bool, error) {
+	fabrictest.WaitUntil(ctx, t, "the chaincode host", func() (bool, error) {
 		_, err := d.Probe(ctx, plan.Nodes[len(plan.Nodes)-1])
 		return err == nil, err
 	})
@@ -208,90 +207,9 @@ func endorse(ctx context.Context, t *testing.T, node chain.PlannedNode, a *admin
 	return resp
 }
 
-// runPlanned writes a planned node's files into dir/home and runs
-// program there, as the process runtime does, until the test ends.
-func runPlanned(t *testing.T, program, dir string, nd chain.PlannedNode) {
-	t.Helper()
-	home := filepath.Join(dir, "home")
-	for _, f := range nd.Spec.Files {
-		p := filepath.Join(home, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		mode := f.Mode
-		if mode == 0 {
-			mode = 0o600
-		}
-		if err := os.WriteFile(p, f.Data, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "node.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(program, nd.Spec.Args...)
-	cmd.Dir = home
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = os.Environ()
-	for k, v := range nd.Spec.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// The whole group: a peer's builder steps are its children.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				if len(b) > 4096 {
-					b = b[len(b)-4096:]
-				}
-				t.Logf("%s log (last 4 KiB):\n%s", nd.Name, b)
-			}
-		}
-	})
-}
-
-// waitUntil polls cond until it holds, with a deadline of 30s.
-func waitUntil(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v (last error: %v)", what, ctx.Err(), err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 func boolInt(b bool) int {
 	if b {
 		return 1
 	}
 	return 0
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -6,13 +6,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/chaindock/chaindock/internal/chain/fabric"
 	"github.com/chaindock/chaindock/internal/chain/fabric/builder"
 	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
+	"github.com/chaindock/chaindock/internal/chain/fabric/fabrictest"
 	"github.com/chaindock/chaindock/internal/chain/fabric/lifecycle"
 	"github.com/chaindock/chaindock/internal/chain/fabric/pki"
 )
@@ -92,7 +91,7 @@ func TestLifecycleOnFabric(t *testing.T) {
 		if _, err := lifecycle.Approve(ctx, peer1, orderer, org1.admin, ch, def); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(ctx, t, "Org1MSP's approval", func() (bool, error) {
+		fabrictest.WaitUntil(ctx, t, "Org1MSP's approval", func() (bool, error) {
 			a, err := lifecycle.CheckCommitReadiness(ctx, peer1, org1.admin, ch, def)
 			return a["Org1MSP"] && !a["Org2MSP"], err
 		})
@@ -112,7 +111,7 @@ func TestLifecycleOnFabric(t *testing.T) {
 		}
 		// Each peer must see both approvals before it endorses the commit.
 		for _, p := range []grpc.ClientConnInterface{peer1, peer2} {
-			waitFor(ctx, t, "both approvals", func() (bool, error) {
+			fabrictest.WaitUntil(ctx, t, "both approvals", func() (bool, error) {
 				a, err := lifecycle.CheckCommitReadiness(ctx, p, org2.admin, ch, def)
 				return a["Org1MSP"] && a["Org2MSP"], err
 			})
@@ -123,7 +122,7 @@ func TestLifecycleOnFabric(t *testing.T) {
 		}
 		var got *lifecycle.CommittedDefinition
 		for _, p := range []grpc.ClientConnInterface{peer1, peer2} {
-			waitFor(ctx, t, "the commit", func() (bool, error) {
+			fabrictest.WaitUntil(ctx, t, "the commit", func() (bool, error) {
 				got, err = lifecycle.Committed(ctx, p, org1.admin, ch, def.Name)
 				if errors.Is(err, lifecycle.ErrNotCommitted) {
 					return false, nil
@@ -140,7 +139,7 @@ func TestLifecycleOnFabric(t *testing.T) {
 			t.Fatalf("committing again sent %q (%v); want nothing sent", txID, err)
 		}
 		// The peer now runs the package for the definition.
-		waitFor(ctx, t, "the package to serve the definition", func() (bool, error) {
+		fabrictest.WaitUntil(ctx, t, "the package to serve the definition", func() (bool, error) {
 			pkgs, err := lifecycle.Installed(ctx, peer2, org2.admin)
 			for _, p := range pkgs {
 				if p.PackageID == def.PackageID {
@@ -181,27 +180,6 @@ func TestLifecycleOnFabric(t *testing.T) {
 	_, err := lifecycle.Commit(ctx, []grpc.ClientConnInterface{peer1}, orderer, org1.admin, ch, lifecycle.Definition{Name: "notary", Version: "1.0", Sequence: 1})
 	if !errors.Is(err, lifecycle.ErrSuperseded) {
 		t.Errorf("committing sequence 1 after 2: %v; want ErrSuperseded", err)
-	}
-}
-
-// waitFor polls cond until it holds, with a deadline; an error of cond
-// is reported only if it still fails at the deadline.
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v (last error: %v)", what, ctx.Err(), err)
-		case <-tick.C:
-		}
 	}
 }
 
@@ -312,7 +290,7 @@ spec:
 	for _, ns := range nw.Spec.Nodes() {
 		ports[ns.Name] = map[string]int{}
 		for _, p := range d.PortNames(&nw.Spec, ns.Role) {
-			ports[ns.Name][p] = freePort(t)
+			ports[ns.Name][p] = fabrictest.FreePort(t)
 		}
 	}
 	plan, err := d.Plan(ctx, chain.PlanRequest{Network: nw, Ports: ports, Host: "127.0.0.1"})
@@ -321,7 +299,7 @@ spec:
 	}
 	root := t.TempDir()
 	for _, nd := range plan.Nodes {
-		runNode(t, bin, filepath.Join(root, nd.Name), nd)
+		fabrictest.RunNode(t, filepath.Join(bin, nd.Spec.Program), filepath.Join(root, nd.Name), nd)
 	}
 	// Orderers first: a peer joins with the block and then pulls the
 	// channel from them.
@@ -330,7 +308,7 @@ spec:
 		return boolInt(a.Role != apis.RoleValidator) - boolInt(b.Role != apis.RoleValidator)
 	})
 	for _, nd := range order {
-		waitFor(ctx, t, nd.Name+" to join the channel", func() (bool, error) {
+		fabrictest.WaitUntil(ctx, t, nd.Name+" to join the channel", func() (bool, error) {
 			return d.Bootstrap(ctx, nw, plan, nd)
 		})
 	}
@@ -342,68 +320,4 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// runNode writes a planned node's files into dir/home and runs its
-// program there, as the process runtime does, until the test ends.
-func runNode(t *testing.T, bin, dir string, nd chain.PlannedNode) {
-	t.Helper()
-	home := filepath.Join(dir, "home")
-	for _, f := range nd.Spec.Files {
-		p := filepath.Join(home, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		mode := f.Mode
-		if mode == 0 {
-			mode = 0o600
-		}
-		if err := os.WriteFile(p, f.Data, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	logPath := filepath.Join(dir, "node.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, nd.Spec.Program), nd.Spec.Args...)
-	cmd.Dir = home
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = os.Environ()
-	for k, v := range nd.Spec.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// The whole group: a peer's builder steps are its children.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("%s log (last 4 KiB):\n%s", nd.Name, tail(b, 4096))
-			}
-		}
-	})
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
