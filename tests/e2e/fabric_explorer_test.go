@@ -43,8 +43,10 @@ import (
 // peer, and checks through the API that the channel's genesis block is
 // explorer height 1 (Fabric's block 0) with the header hash of the block
 // every node joined with, that its config transaction is found by its
-// ID, and that the gateway refuses application transactions with a
-// problem rather than an error of the server.
+// ID, that the two organisations' anchor peer updates are the config
+// transactions of heights 2 and 3, and that the gateway refuses
+// application transactions with a problem rather than an error of the
+// server.
 func TestFabricExplorer(t *testing.T) {
 	binDir, dataDir := setup(t)
 	fabBin := fabricBin(t)
@@ -71,24 +73,40 @@ func TestFabricExplorer(t *testing.T) {
 		if err := getJSON(ctx, c, base+"/explorer", &st); err != nil {
 			return false, err.Error()
 		}
-		return st.IndexedHeight >= 1, fmt.Sprintf("explorer %+v", st)
+		return st.IndexedHeight >= 3, fmt.Sprintf("explorer %+v", st)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("explorer indexed the genesis block %.1fs after the network ran (%.1fs after apply): %+v",
+	t.Logf("explorer indexed the genesis block and the two anchor peer updates %.1fs after the network ran (%.1fs after apply): %+v",
 		time.Since(running).Seconds(), time.Since(applied).Seconds(), st)
-	if st.IndexedHeight != 1 || st.ChainHeight != 1 || st.Lag != 0 {
-		t.Errorf("explorer status %+v, want indexed and chain height 1 (the genesis block alone), lag 0", st)
+	if st.IndexedHeight != 3 || st.ChainHeight != 3 || st.Lag != 0 {
+		t.Errorf("explorer status %+v, want indexed and chain height 3 (the genesis block and two anchor peer updates), lag 0", st)
 	}
 
 	var page api.BlockList
 	if err := getJSON(ctx, c, base+"/blocks", &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Items) != 1 || page.Next != "" {
-		t.Fatalf("blocks %+v, want the genesis block alone", page)
+	if len(page.Items) != 3 || page.Next != "" {
+		t.Fatalf("blocks %+v, want the genesis block and two anchor peer updates", page)
 	}
-	b := page.Items[0]
+	// Each organisation's admin set its anchor peer: a config update,
+	// cut into a block of its own by the orderer.
+	for i, h := range []int64{3, 2} {
+		var blk struct {
+			api.Block
+			Txs []api.Tx `json:"transactions"`
+		}
+		if err := getJSON(ctx, c, fmt.Sprintf("%s/blocks/%d", base, h), &blk); err != nil {
+			t.Fatalf("block %d: %v", h, err)
+		}
+		if page.Items[i].Height != h || blk.Proposer != "OrdererMSP/orderer-0.orderer."+name || len(blk.Txs) != 1 ||
+			blk.Txs[0].Type != "CONFIG" || blk.Txs[0].Code != 0 {
+			t.Errorf("block %d: %+v, want an anchor peer update: one valid CONFIG transaction, signed by orderer-0", h, blk)
+		}
+	}
+	anchored := page.Items[0]
+	b := page.Items[2]
 	if b.Height != 1 || b.Hash != wantHash || b.NumTxs != 1 {
 		t.Errorf("listed block %+v, want height 1, hash %s, 1 transaction", b, wantHash)
 	}
@@ -120,11 +138,11 @@ func TestFabricExplorer(t *testing.T) {
 	if tx.Hash != strings.ToUpper(txID) || tx.Height != 1 || tx.Type != "CONFIG" {
 		t.Errorf("transaction %s: %+v", txID, tx)
 	}
-	// Fabric's block 1 does not exist yet: no transaction came.
-	expectProblem(t, c, http.MethodGet, base+"/blocks/2", nil, http.StatusNotFound, "block 2")
+	// Fabric's block 3 does not exist yet: no transaction came.
+	expectProblem(t, c, http.MethodGet, base+"/blocks/4", nil, http.StatusNotFound, "block 4")
 	expectProblem(t, c, http.MethodGet, base+"/blocks/0", nil, http.StatusBadRequest, "height")
 
-	// A second block: an endorser transaction no peer endorsed, which the
+	// A fourth block: an endorser transaction no peer endorsed, which the
 	// orderer orders (its own identity is a channel writer) and the peers
 	// commit as invalid.
 	env, txID2, sent := unendorsedTx(t, dataDir, channel)
@@ -134,41 +152,41 @@ func TestFabricExplorer(t *testing.T) {
 		if err := getJSON(ctx, c, base+"/explorer", &st); err != nil {
 			return false, err.Error()
 		}
-		return st.IndexedHeight >= 2, fmt.Sprintf("explorer %+v", st)
+		return st.IndexedHeight >= 4, fmt.Sprintf("explorer %+v", st)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("explorer indexed block 2 %.1fs after the transaction was broadcast (the orderer's batch timeout is %s): %+v",
+	t.Logf("explorer indexed block 4 %.1fs after the transaction was broadcast (the orderer's batch timeout is %s): %+v",
 		time.Since(sent).Seconds(), fchannel.DefaultBatchTimeout, st)
 	if err := getJSON(ctx, c, base+"/blocks", &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Items) != 2 || page.Items[0].Height != 2 || page.Items[1].Height != 1 || page.Items[1].Hash != wantHash {
-		t.Fatalf("blocks %+v, want heights 2 and 1", page.Items)
+	if len(page.Items) != 4 || page.Items[0].Height != 4 || page.Items[1].Hash != anchored.Hash || page.Items[3].Hash != wantHash {
+		t.Fatalf("blocks %+v, want heights 4 to 1", page.Items)
 	}
-	// Fabric's block 1 holds the one transaction: its data hash is the
-	// envelope's, its previous hash the genesis block's.
-	prev, _ := hex.DecodeString(wantHash)
+	// Fabric's block 3 holds the one transaction: its data hash is the
+	// envelope's, its previous hash the second anchor update's block's.
+	prev, _ := hex.DecodeString(anchored.Hash)
 	data := sha256.Sum256(env)
-	want2 := headerHash(t, &cb.BlockHeader{Number: 1, PreviousHash: prev, DataHash: data[:]})
+	want2 := headerHash(t, &cb.BlockHeader{Number: 3, PreviousHash: prev, DataHash: data[:]})
 	b2 := page.Items[0]
 	if b2.Hash != want2 || b2.NumTxs != 1 || b2.Proposer != "OrdererMSP/orderer-0.orderer."+name {
-		t.Errorf("block 2 %+v, want hash %s, 1 transaction, signed by OrdererMSP/orderer-0.orderer.%s", b2, want2, name)
+		t.Errorf("block 4 %+v, want hash %s, 1 transaction, signed by OrdererMSP/orderer-0.orderer.%s", b2, want2, name)
 	}
 	if d := b2.Time.Sub(sent); d < -time.Second || d > time.Second {
-		t.Errorf("block 2 time %s, want about %s when the transaction was made", b2.Time, sent)
+		t.Errorf("block 4 time %s, want about %s when the transaction was made", b2.Time, sent)
 	}
 	if err := getJSON(ctx, c, base+"/transactions/"+txID2, &tx); err != nil {
 		t.Fatalf("transaction %s: %v", txID2, err)
 	}
-	if tx.Hash != strings.ToUpper(txID2) || tx.Height != 2 || tx.Index != 0 || tx.Code == 0 ||
+	if tx.Hash != strings.ToUpper(txID2) || tx.Height != 4 || tx.Index != 0 || tx.Code == 0 ||
 		tx.Log != pb.TxValidationCode(tx.Code).String() || tx.Type != "ENDORSER_TRANSACTION/basic" {
-		t.Errorf("transaction %s: %+v, want an invalid endorser transaction of chaincode basic at height 2", txID2, tx)
+		t.Errorf("transaction %s: %+v, want an invalid endorser transaction of chaincode basic at height 4", txID2, tx)
 	}
 	if len(tx.Events) != 1 || tx.Events[0].Type != "Ping" || tx.Events[0].Contract != "basic" {
 		t.Errorf("transaction %s: events %+v, want Ping from basic", txID2, tx.Events)
 	}
-	t.Logf("block 2: %s, signed by %s; transaction %s: code %d %s", b2.Hash, b2.Proposer, tx.Hash, tx.Code, tx.Log)
+	t.Logf("block 4: %s, signed by %s; transaction %s: code %d %s", b2.Hash, b2.Proposer, tx.Hash, tx.Code, tx.Log)
 
 	// Applications' transactions are chaincode calls (see
 	// fabric_gateway_test.go): other bodies and paths are refused.

@@ -96,8 +96,8 @@ func TestFabricNewOrgChaincode(t *testing.T) {
 			kinds = append(kinds, tx.Type)
 		}
 	}
-	if got := strings.Join(kinds, ", "); got != "CONFIG, ENDORSER_TRANSACTION/_lifecycle, ENDORSER_TRANSACTION/_lifecycle" {
-		t.Errorf("transactions after the deployments: %s; want the config update and org3's two approvals", got)
+	if got := strings.Join(kinds, ", "); got != "CONFIG, CONFIG, ENDORSER_TRANSACTION/_lifecycle, ENDORSER_TRANSACTION/_lifecycle" {
+		t.Errorf("transactions after the deployments: %s; want the config update adding org3, the one setting its anchor peer, and org3's two approvals", got)
 	} else {
 		t.Logf("transactions after the deployments: %s", got)
 	}

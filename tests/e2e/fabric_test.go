@@ -108,9 +108,12 @@ func TestFabricLifecycle(t *testing.T) {
 	}
 	checkLoopbackOnly(t, framework.NodePorts(n))
 
-	// Height 1 is the genesis block each node joined with. The network
-	// ran once a Raft leader heard from a majority; soon it hears from
-	// all three, and the peers find each other.
+	// Height 1 is the genesis block each node joined with; each
+	// organisation's anchor peers are set by a config update of its
+	// own, a block each, before the network runs. The network ran once a
+	// Raft leader heard from a majority; soon it hears from all three,
+	// and every peer knows every other of the channel, the other
+	// organisation's through its anchor peers.
 	leader := ""
 	var err error
 	err = framework.Poll(ctx, 30*time.Second, 200*time.Millisecond, func() (bool, string) {
@@ -122,15 +125,16 @@ func TestFabricLifecycle(t *testing.T) {
 		ok := leader != ""
 		for _, s := range n.Status.Nodes {
 			// An orderer hears from the other two; a peer knows the
-			// other peer of its organisation by gossip.
-			ok = ok && (s.Role == apis.RoleValidator && s.Peers == 2 || s.Role == apis.RoleFull && s.Peers == 1)
+			// three other peers by gossip.
+			ok = ok && (s.Role == apis.RoleValidator && s.Peers == 2 || s.Role == apis.RoleFull && s.Peers == 3)
+			ok = ok && channelHeight(t, s, channel) == 3
 		}
 		return ok, fmt.Sprintf("leader %q; %s", leader, framework.Describe(n))
 	})
 	if err != nil {
 		t.Fatalf("Raft and gossip never settled: %v", err)
 	}
-	t.Logf("Raft leader %s elected, every orderer with 2 other consenters, every peer gossiping with its organisation's other peer, %.1fs after apply", leader, time.Since(applied).Seconds())
+	t.Logf("Raft leader %s elected, every orderer with 2 other consenters, every peer gossiping with the 3 others across both organisations, every node at height 3 (genesis and two anchor peer updates), %.1fs after apply", leader, time.Since(applied).Seconds())
 
 	// kill -9 the Raft leader: the other two elect a leader among them
 	// and keep serving, and the platform restarts the killed orderer,

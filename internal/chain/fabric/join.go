@@ -28,8 +28,10 @@ import (
 // orderer is one once its channel participation API lists the channel and
 // the channel's Raft has a leader that hears from a majority of the
 // consenters, so that a network Running can order; a peer once it lists
-// the channel among its own.
-func (d *Driver) Bootstrap(ctx context.Context, _ *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
+// the channel among its own and, when it is the one to set them, its
+// organisation's anchor peers are in the channel's configuration (see
+// anchor).
+func (d *Driver) Bootstrap(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
 	ch := plan.ChainID
 	block := plan.Artifact(BlockPath(ch))
 	if block == nil {
@@ -42,7 +44,11 @@ func (d *Driver) Bootstrap(ctx context.Context, _ *apis.Network, plan *chain.Pla
 	if node.Role == apis.RoleValidator {
 		return d.joinOrderer(ctx, node, admin, ch, block)
 	}
-	return joinPeer(ctx, node, admin, ch, block)
+	joined, err := joinPeer(ctx, node, admin, ch, block)
+	if err != nil || !joined {
+		return false, err
+	}
+	return anchor(ctx, n, plan, node)
 }
 
 // admin is an organisation's admin: its signing identity, and the TLS

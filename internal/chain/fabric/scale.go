@@ -241,8 +241,9 @@ func loadOrg(plan *chain.Plan, name, network string) (*org, error) {
 // once the peer sees it committed, the new peer joins. A peer joins with
 // the genesis block, as every peer did, and pulls the channel's blocks
 // from the orderers, which serve its organisation once the configuration
-// has it. Once it lists the channel, it is brought up to the chaincode
-// the channel runs (see catchUpChaincode): it is admitted once it has
+// has it. Once it lists the channel, and its organisation's anchor peers
+// include it when it is one of them (see anchor), it is brought up to the
+// chaincode the channel runs (see catchUpChaincode): it is admitted once it has
 // every committed chaincode's package and its organisation's approval of
 // each definition is committed.
 func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
@@ -265,6 +266,9 @@ func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, n
 	}
 	joined, err := joinPeer(ctx, node, a, ch, genesis)
 	if err != nil || !joined {
+		return false, err
+	}
+	if ok, err := anchor(ctx, n, plan, node); !ok || err != nil {
 		return false, err
 	}
 	return catchUpChaincode(ctx, n, plan, node, a)
