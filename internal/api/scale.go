@@ -16,8 +16,9 @@ import (
 // ScaleRequest sets how many validators and full nodes a running network
 // has; a count left out stays as it is. On a network whose nodes belong
 // to organizations, Organization names whose counts change. On a Fabric
-// network, Peers is how many peers Organization runs, and an
-// organization the network does not have yet is added with them.
+// network, Peers is how many peers Organization runs, an organization
+// the network does not have yet is added with them, and one with Peers 0
+// leaves.
 type ScaleRequest struct {
 	Organization string `json:"organization,omitempty"`
 	Validators   *int   `json:"validators,omitempty"`
@@ -124,7 +125,8 @@ func applyScale(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 }
 
 // applyPeers sets the peers of a Fabric network's organization, which is
-// added when the network has none of that name.
+// added when the network has none of that name, and taken out with peers
+// 0.
 func applyPeers(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 	var errs apis.ErrorList
 	if req.Validators != nil || req.FullNodes != nil {
@@ -140,12 +142,17 @@ func applyPeers(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 		return errs
 	}
 	i := slices.IndexFunc(spec.Organizations, func(o apis.OrganizationNodes) bool { return o.Name == req.Organization })
-	if i < 0 {
-		spec.Organizations = append(spec.Organizations, apis.OrganizationNodes{Name: req.Organization})
-		i = len(spec.Organizations) - 1
+	switch {
+	case *req.Peers == 0 && i < 0:
+		errs.Add("organization", "%q is not one of the network's organizations %s, which peers 0 would take out", req.Organization, orgNames(spec))
+	case *req.Peers == 0:
+		spec.Organizations = slices.Delete(spec.Organizations, i, i+1)
+	case i < 0:
+		spec.Organizations = append(spec.Organizations, apis.OrganizationNodes{Name: req.Organization, Peers: *req.Peers})
+	default:
+		spec.Organizations[i].Peers = *req.Peers
 	}
-	spec.Organizations[i].Peers = *req.Peers
-	return nil
+	return errs
 }
 
 func orgNames(spec *apis.NetworkSpec) []string {

@@ -8,8 +8,8 @@ import (
 )
 
 // TestApplyPeers: a Fabric network's organizations change by peers, and
-// an organization it does not have is added at the end; validators and
-// fullNodes are for the other chains.
+// an organization it does not have is added at the end, one with peers 0
+// taken out; validators and fullNodes are for the other chains.
 func TestApplyPeers(t *testing.T) {
 	n := func(k int) *int { return &k }
 	fabric := func() apis.NetworkSpec {
@@ -26,6 +26,9 @@ func TestApplyPeers(t *testing.T) {
 			want: []apis.OrganizationNodes{{Name: "org1", Peers: 1}, {Name: "org2", Peers: 3}}},
 		{name: "an organization", spec: fabric(), req: ScaleRequest{Organization: "org3", Peers: n(1)},
 			want: []apis.OrganizationNodes{{Name: "org1", Peers: 1}, {Name: "org2", Peers: 1}, {Name: "org3", Peers: 1}}},
+		{name: "an organization out", spec: fabric(), req: ScaleRequest{Organization: "org1", Peers: n(0)},
+			want: []apis.OrganizationNodes{{Name: "org2", Peers: 1}}},
+		{name: "out, of none", spec: fabric(), req: ScaleRequest{Organization: "org9", Peers: n(0)}, fields: []string{"organization"}},
 		{name: "no organization", spec: fabric(), req: ScaleRequest{Peers: n(1)}, fields: []string{"organization"}},
 		{name: "no peers", spec: fabric(), req: ScaleRequest{Organization: "org1", FullNodes: n(2)}, fields: []string{"", "peers"}},
 		{name: "peers elsewhere", spec: apis.NetworkSpec{Chain: "cometbft", Validators: 1}, req: ScaleRequest{Peers: n(2)}, fields: []string{"peers"}},

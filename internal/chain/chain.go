@@ -206,8 +206,9 @@ type Scaler interface {
 	// Admit makes a running new validator a member of consensus, and
 	// reports whether it is one. It is called until it is.
 	Admit(ctx context.Context, n *apis.Network, plan *Plan, node PlannedNode) (bool, error)
-	// Retire takes a validator out of consensus, and reports whether it
-	// is out. It is called until it is; the node is removed after.
+	// Retire takes a validator out of consensus (a FullNodeAdmitter's
+	// full node out of the chain), and reports whether it is out. It is
+	// called until it is; the node is removed after.
 	Retire(ctx context.Context, n *apis.Network, plan *Plan, node PlannedNode) (bool, error)
 	// ValidateScale checks a change of a running network's nodes from
 	// old to spec, with status the network as it runs: enough validators
@@ -216,9 +217,12 @@ type Scaler interface {
 }
 
 // FullNodeAdmitter is implemented by Scalers whose new full nodes, too,
-// become members only once admitted (Scaler.Admit): a Fabric peer joins
-// its channel, whose configuration may first have to take in the peer's
-// organisation. Without it, a new full node is a member once it runs.
+// become members only once admitted (Scaler.Admit), and are retired
+// (Scaler.Retire) before they are removed: a Fabric peer joins its
+// channel, whose configuration may first have to take in the peer's
+// organisation, and the last peer of an organisation that leaves takes
+// it out. Without it, a new full node is a member once it runs, and is
+// removed without more ado.
 type FullNodeAdmitter interface {
 	AdmitsFullNodes() bool
 }

@@ -144,13 +144,16 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 	// One removal at a time, from the end of the list: retire, stop,
 	// forget.
 	pn := remove[len(remove)-1]
-	if pn.Role == apis.RoleValidator {
+	if pn.Role == apis.RoleValidator || pn.Role == apis.RoleFull && admitsFull {
 		out, err := scaler.Retire(ctx, n, plan, pn)
 		if err != nil {
 			return plan, "removing " + pn.Name, fmt.Errorf("retire %s: %w", pn.Name, err)
 		}
-		if !out {
+		if !out && pn.Role == apis.RoleValidator {
 			return plan, "removing " + pn.Name + ": waiting for the validators to vote it out", nil
+		}
+		if !out {
+			return plan, "removing " + pn.Name + ": waiting for the chain to let it go", nil
 		}
 	}
 	if err := rt.Remove(ctx, nodeID(n.Metadata.Name, pn.Name)); err != nil {

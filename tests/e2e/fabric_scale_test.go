@@ -18,13 +18,17 @@ import (
 	"github.com/chaindock/chaindock/tests/framework"
 )
 
-// TestFabricScale grows a running Fabric network of three Raft orderers and two
-// organisations of one peer: a peer killed with SIGKILL while a block is
-// made is restarted and catches up; org1 gets a second peer, which joins
-// the channel; org3 is added with a peer, through a config update of the
-// channel signed by org1's and org2's admins, and its peer joins and
-// reaches the channel's height. The explorer shows the config update.
-// Then the network is deleted without a trace.
+// TestFabricScale grows and shrinks a running Fabric network of three Raft
+// orderers and two organisations of one peer: a peer killed with SIGKILL
+// while a block is made is restarted and catches up; org1 gets a second
+// peer, which joins the channel and becomes org1's second anchor peer;
+// org3 is added with a peer, through a config update of the channel signed
+// by org1's and org2's admins, and its peer joins, reaches the channel's
+// height and gossips with every other organisation's peers through their
+// anchors. Then org1 goes back to one peer (its anchors updated first) and
+// org3 leaves the channel by a config update, its peer stopped. The
+// explorer shows every config update. Then the network is deleted without
+// a trace.
 func TestFabricScale(t *testing.T) {
 	binDir, dataDir := setup(t)
 	fabBin := fabricBin(t)
@@ -56,12 +60,11 @@ func TestFabricScale(t *testing.T) {
 	})
 	t.Logf("(a) org2-peer-0 killed with SIGKILL, restarted and at the channel's height %d %.1fs later", n.Status.Height, time.Since(killed).Seconds())
 
-	// Refused: a peer organisation's validators, fewer peers than it
-	// has, and another orderer count are no change a Fabric network
-	// takes.
+	// Refused: a peer organisation's validators, and taking out an
+	// organisation the network lacks.
 	base := "/api/v1/networks/" + name
 	scaleRefused(ctx, t, c, name, `{"organization":"org1","fullNodes":2}`, http.StatusUnprocessableEntity, "give organization and peers")
-	scaleRefused(ctx, t, c, name, `{"organization":"org1","peers":0}`, http.StatusUnprocessableEntity, "spec.organizations[0].peers")
+	scaleRefused(ctx, t, c, name, `{"organization":"org9","peers":0}`, http.StatusUnprocessableEntity, "organization")
 
 	// (b) A second peer of org1.
 	asked := time.Now()
@@ -71,7 +74,6 @@ func TestFabricScale(t *testing.T) {
 		return ok && !s.Joining && s.Height == n.Status.Height && peersLevel(n) && n.Status.Message == ""
 	})
 	t.Logf("(b) org1-peer-1 added: joined and at the channel's height %d %.1fs after the request", n.Status.Height, time.Since(asked).Seconds())
-	scaleRefused(ctx, t, c, name, `{"organization":"org1","peers":1}`, http.StatusConflict, "spec.organizations[0].peers")
 
 	// (c) A third organisation: the channel's configuration takes it in,
 	// then its peer joins.
@@ -84,9 +86,19 @@ func TestFabricScale(t *testing.T) {
 		if ok && !s.Joining && joinedAt == 0 {
 			joinedAt = time.Since(asked)
 		}
-		return ok && !s.Joining && s.Height == n.Status.Height && n.Status.Height > before && peersLevel(n) && n.Status.Message == ""
+		if !ok || s.Joining || s.Height != n.Status.Height || n.Status.Height <= before || !peersLevel(n) || n.Status.Message != "" {
+			return false
+		}
+		// Every peer knows the three others by gossip: the other
+		// organisations' through their anchor peers.
+		for _, s := range n.Status.Nodes {
+			if s.Role == apis.RoleFull && s.Peers != 3 {
+				return false
+			}
+		}
+		return true
 	})
-	t.Logf("(c) org3 added: org3-peer-0 joined %.1fs after the request, and every peer is at the channel's height %d (was %d) %.1fs after it",
+	t.Logf("(c) org3 added: org3-peer-0 joined %.1fs after the request, and every peer is at the channel's height %d (was %d) and knows the three others %.1fs after it",
 		joinedAt.Seconds(), n.Status.Height, before, time.Since(asked).Seconds())
 	s, _ := framework.NodeByName(n, "org3-peer-0")
 	if s.Organization != "org3" || s.NodeID != "Org3MSP/org3-peer-0.org3."+name || s.Phase != apis.NodeRunning {
@@ -101,7 +113,33 @@ func TestFabricScale(t *testing.T) {
 		}
 	}
 
-	// The explorer: a CONFIG transaction after the genesis block.
+	// (d) org1 back to one peer: org1-peer-1, its second anchor, makes
+	// way first.
+	grown := n.Status.Height
+	asked = time.Now()
+	scaleFabric(ctx, t, c, name, "org1", 1)
+	n = waitFabric(ctx, t, c, name, 60*time.Second, "org1-peer-1 removed", func(n *apis.Network) bool {
+		_, ok := framework.NodeByName(n, "org1-peer-1")
+		return !ok && len(n.Status.Nodes) == 6 && peersLevel(n) && n.Status.Message == ""
+	})
+	t.Logf("(d) org1-peer-1 removed %.1fs after the request; the channel at height %d (was %d)", time.Since(asked).Seconds(), n.Status.Height, grown)
+
+	// (e) org3 leaves: the channel's configuration lets it go, then its
+	// peer stops.
+	asked = time.Now()
+	scaleFabric(ctx, t, c, name, "org3", 0)
+	n = waitFabric(ctx, t, c, name, 60*time.Second, "org3 removed", func(n *apis.Network) bool {
+		_, ok := framework.NodeByName(n, "org3-peer-0")
+		return !ok && len(n.Status.Nodes) == 5 && peersLevel(n) && n.Status.Message == ""
+	})
+	t.Logf("(e) org3 left the channel and org3-peer-0 removed %.1fs after the request; the channel at height %d", time.Since(asked).Seconds(), n.Status.Height)
+	if len(n.Spec.Organizations) != 2 || n.Spec.Organizations[1].Name != "org2" {
+		t.Errorf("organizations %+v, want org1 and org2", n.Spec.Organizations)
+	}
+
+	// The explorer shows each config update, one block each: the
+	// genesis's two organisations' anchor peers, org1's second anchor,
+	// org3 added, org3's anchor, org1's anchors back to one, org3 out.
 	var st api.ExplorerStatus
 	if err := framework.Poll(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
 		if err := getJSON(ctx, c, base+"/explorer", &st); err != nil {
@@ -126,10 +164,10 @@ func TestFabricScale(t *testing.T) {
 			}
 		}
 	}
-	if len(configAt) != 1 || configAt[0] <= before-1 {
-		t.Errorf("config transactions after the genesis at heights %v, want one, the update adding org3 (after height %d)", configAt, before)
+	if len(configAt) != 7 || configAt[3] <= before-1 {
+		t.Errorf("config transactions after the genesis at heights %v, want seven, the fourth (adding org3) after height %d", configAt, before)
 	} else {
-		t.Logf("the explorer shows the config update adding org3 at height %d", configAt[0])
+		t.Logf("the explorer shows the seven config updates at heights %v", configAt)
 	}
 
 	ports := framework.NodePorts(n)

@@ -2,11 +2,9 @@ package fabric
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hyperledger/fabric-config/configtx"
@@ -38,11 +36,12 @@ const admitWait = 30 * time.Second
 // organisation, when new, once the channel's configuration has it.
 func (d *Driver) AdmitsFullNodes() bool { return true }
 
-// ValidateScale implements chain.Scaler. A running Fabric network grows:
-// its organisations get more peers, and new peer organisations join at
-// the end of spec.organizations. Nothing else of it changes: the
-// orderers are the channel's Raft consenters, whose membership ChainDock
-// does not change yet, and no organisation or peer leaves.
+// ValidateScale implements chain.Scaler. A running Fabric network's
+// organisations get more peers or fewer (at least one), new peer
+// organisations join at the end of spec.organizations, and organisations
+// leave (at least one stays). Nothing else of it changes: the orderers
+// are the channel's Raft consenters, whose membership ChainDock does not
+// change yet.
 func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList {
 	var errs apis.ErrorList
 	of, nf := old.Fabric, spec.Fabric
@@ -67,41 +66,7 @@ func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.Network
 	if of.Templates != nf.Templates {
 		errs.Add("spec.fabric.templates", "is set when the network is created, not on a running network")
 	}
-	for i, o := range old.Organizations {
-		p := apis.Index("spec.organizations", i)
-		if i >= len(spec.Organizations) {
-			errs.Add(p, "organisation %s cannot be removed: ChainDock does not take an organisation out of a running channel yet", o.Name)
-			continue
-		}
-		nw := spec.Organizations[i]
-		switch {
-		case nw.Name != o.Name:
-			errs.Add(apis.Path(p, "name"), "was %q: organisations are not removed, renamed or reordered on a running network; add a new one at the end", o.Name)
-			continue
-		case nw.Peers < o.Peers:
-			errs.Add(apis.Path(p, "peers"), "cannot go down from %d to %d: removing peers from a running network is not supported yet", o.Peers, nw.Peers)
-		}
-		if nw.Resources != o.Resources {
-			errs.Add(apis.Path(p, "resources"), "cannot change on a running network")
-		}
-	}
-	if len(spec.Organizations) > len(old.Organizations) && status != nil {
-		// The update that adds an organisation is made from the
-		// channel's configuration as a member peer has it, and ordered.
-		peer, orderer := false, false
-		for _, s := range status.Nodes {
-			running := s.Phase == apis.NodeRunning && !s.Joining
-			peer = peer || running && s.Role == apis.RoleFull
-			orderer = orderer || running && s.Role == apis.RoleValidator
-		}
-		p := apis.Index("spec.organizations", len(old.Organizations))
-		if !peer {
-			errs.Add(p, "no peer of the channel runs to read its configuration from, which the update adding the organisation is made of")
-		}
-		if !orderer {
-			errs.Add(p, "no orderer runs to order the update adding the organisation")
-		}
-	}
+	errs = append(errs, validateOrgChange(old, spec, status)...)
 	return errs
 }
 
@@ -112,11 +77,13 @@ func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.Network
 // plan's artifacts as Plan keeps the first ones'. The nodes that stay
 // keep their specs: a new peer finds its organisation's other peers, and
 // they it, by gossip. New peers are Joining until Admit has joined them
-// to the channel. Nothing is removed.
+// to the channel. Removed peers (retired first, see Retire) leave the
+// plan; an organisation's CAs stay in its artifacts, so that it may come
+// back with the same MSP.
 func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Plan, error) {
 	n := req.Network
 	if len(req.Remove) > 0 {
-		return nil, fmt.Errorf("remove %s: the nodes of a running Fabric network are not removed yet", strings.Join(req.Remove, ", "))
+		return removeNodes(req.Plan, req.Remove)
 	}
 	ch := req.Plan.ChainID
 	block := req.Plan.Artifact(BlockPath(ch))
@@ -274,10 +241,6 @@ func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, n
 	return catchUpChaincode(ctx, n, plan, node, a)
 }
 
-// Retire implements chain.Scaler: it refuses, as ValidateScale does.
-func (d *Driver) Retire(_ context.Context, _ *apis.Network, _ *chain.Plan, node chain.PlannedNode) (bool, error) {
-	return false, fmt.Errorf("%s: the nodes of a running Fabric network are not removed yet", node.Name)
-}
 
 // addToChannel makes organisation org a member of the channel, unless it
 // is one.
@@ -320,33 +283,7 @@ func (d *Driver) addToChannel(ctx context.Context, n *apis.Network, plan *chain.
 	}
 	// Every organisation of the channel whose admin the plan has signs,
 	// which is all of them on a network ChainDock made.
-	names := map[string]string{}
-	for _, pn := range plan.Nodes {
-		if pn.Role == apis.RoleFull {
-			names[MSPID(pn.Organization)] = pn.Organization
-		}
-	}
-	var signers []channel.Signer
-	var submitter *admin
-	for _, id := range u.Policy.MSPIDs() {
-		name, ok := names[id]
-		if !ok {
-			continue
-		}
-		sa, err := loadAdmin(plan, name)
-		if err != nil {
-			return err
-		}
-		key, ok := sa.signer.PrivateKey.(*ecdsa.PrivateKey)
-		if !ok {
-			return fmt.Errorf("admin of %s: not an ECDSA key", name)
-		}
-		signers = append(signers, channel.Signer{MSPID: id, Cert: sa.signer.Certificate, Key: key})
-		if submitter == nil {
-			submitter = sa
-		}
-	}
-	env, err := u.Sign(signers...)
+	env, submitter, err := signByAdmins(plan, u)
 	if err != nil {
 		return err
 	}

@@ -49,15 +49,37 @@ func TestValidateScale(t *testing.T) {
 			s.Organizations = append(s.Organizations, apis.OrganizationNodes{Name: "org3", Peers: 2}, apis.OrganizationNodes{Name: "org4", Peers: 1})
 		}},
 		{name: "an organisation removed", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
+			s.Organizations = s.Organizations[1:]
+		}},
+		{name: "every organisation removed", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
+			s.Organizations = nil
+		}, want: []string{"spec.organizations"}},
+		{name: "an organisation removed, no orderer running", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
 			s.Organizations = s.Organizations[:1]
-		}, want: []string{"spec.organizations[1]"}},
+			for i := range st.Nodes {
+				if st.Nodes[i].Role == apis.RoleValidator {
+					st.Nodes[i].Phase = apis.NodeCrashed
+				}
+			}
+		}, want: []string{"spec.organizations"}},
 		{name: "organisations reordered", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Organizations[0], s.Organizations[1] = s.Organizations[1], s.Organizations[0]
-		}, want: []string{"spec.organizations[0].name", "spec.organizations[1].name"}},
+		}, want: []string{"spec.organizations[1].name"}},
+		{name: "a new organisation before an old one", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
+			s.Organizations = []apis.OrganizationNodes{s.Organizations[0], {Name: "org3", Peers: 1}, s.Organizations[1]}
+		}, want: []string{"spec.organizations[2].name"}},
 		{name: "fewer peers, and orderers", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Organizations[0].Peers = 1
 			s.Fabric.Orderers = 5
-		}, want: []string{"spec.fabric.orderers", "spec.organizations[0].peers"}},
+		}, want: []string{"spec.fabric.orderers"}},
+		{name: "an anchor peer removed, no peer running", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
+			s.Organizations[0].Peers = 1
+			for i := range st.Nodes {
+				if st.Nodes[i].Role == apis.RoleFull {
+					st.Nodes[i].Phase = apis.NodeCrashed
+				}
+			}
+		}, want: []string{"spec.organizations"}},
 		{name: "orderers removed", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) { s.Fabric.Orderers = 1 }, want: []string{"spec.fabric.orderers"}},
 		{name: "what is fixed at creation", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Fabric.Channel, s.Fabric.Version, s.Fabric.Templates, s.Fabric.OrdererOrganization = "other", "2.5", true, "ord"
@@ -70,7 +92,7 @@ func TestValidateScale(t *testing.T) {
 					st.Nodes[i].Phase = apis.NodeCrashed
 				}
 			}
-		}, want: []string{"spec.organizations[2]"}},
+		}, want: []string{"spec.organizations"}},
 		{name: "a peer for org1, no peer running", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
 			s.Organizations[0].Peers = 3
 			for i := range st.Nodes {
@@ -232,19 +254,38 @@ func TestReshape(t *testing.T) {
 func TestReshapeRefusals(t *testing.T) {
 	n, plan := planFor(t, "two-orgs.good.yaml")
 	d := New()
-	if _, err := d.Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Remove: []string{"org2-peer-1"}, Host: "127.0.0.1"}); err == nil {
-		t.Error("a peer removed")
+	if _, err := d.Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Remove: []string{"org2-peer-9"}, Host: "127.0.0.1"}); err == nil {
+		t.Error("a peer the plan lacks removed: no error")
 	}
 	add := []apis.NodeSpec{{Name: "orderer-3", Role: apis.RoleValidator, Organization: "orderer"}}
 	ports := map[string]map[string]int{"orderer-3": {PortListen: 1, PortAdmin: 2, PortOperations: 3}}
 	if _, err := d.Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Add: add, Ports: ports, Host: "127.0.0.1"}); err == nil || !strings.Contains(err.Error(), "only peers") {
 		t.Errorf("an orderer added: %v", err)
 	}
-	if _, err := d.Retire(t.Context(), n, plan, plan.Nodes[0]); err == nil {
-		t.Error("Retire did not refuse")
+	if _, err := d.Retire(t.Context(), n, plan, plan.Nodes[0]); err == nil || !strings.Contains(err.Error(), "Raft consenters") {
+		t.Errorf("an orderer retired: %v", err)
 	}
 	if _, err := d.Admit(t.Context(), n, plan, plan.Nodes[0]); err == nil || !strings.Contains(err.Error(), "only peers") {
 		t.Errorf("an orderer admitted: %v", err)
+	}
+}
+
+// TestReshapeRemoves: a removed peer leaves the plan; the others and every
+// artifact (its organisation's CAs among them) stay.
+func TestReshapeRemoves(t *testing.T) {
+	n, plan := planFor(t, "two-orgs.good.yaml")
+	next, err := New().Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Remove: []string{"org2-peer-1"}, Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next.Nodes) != len(plan.Nodes)-1 || slices.ContainsFunc(next.Nodes, func(pn chain.PlannedNode) bool { return pn.Name == "org2-peer-1" }) {
+		t.Errorf("nodes after removing org2-peer-1: %d of %d, want it alone gone", len(next.Nodes), len(plan.Nodes))
+	}
+	if len(next.Artifacts) != len(plan.Artifacts) || next.ChainID != plan.ChainID {
+		t.Errorf("artifacts %d, channel %s; want %d and %s", len(next.Artifacts), next.ChainID, len(plan.Artifacts), plan.ChainID)
+	}
+	if len(plan.Nodes) != 7 {
+		t.Errorf("the plan reshaped lost nodes: %d", len(plan.Nodes))
 	}
 }
 
