@@ -131,8 +131,14 @@ type FabricSpec struct {
 	// OrdererOrganization names the organization that runs the ordering
 	// service; unset, "orderer". It has an MSP of its own and no peers.
 	OrdererOrganization string `json:"ordererOrganization,omitempty"`
-	// Orderers is the number of Raft orderers: 1, 3 or 5; unset, 3.
+	// Orderers is the number of orderers: with Raft 1, 3 or 5 (unset,
+	// 3); with BFT 1, 4 or 7 (unset, 4).
 	Orderers int `json:"orderers,omitempty"`
+	// Consensus is how the orderers agree on blocks: "etcdraft" (unset),
+	// crash fault tolerant, or "BFT" (SmartBFT, Fabric 3.x), which
+	// orders correctly while fewer than a third of the orderers are
+	// faulty or malicious.
+	Consensus string `json:"consensus,omitempty"`
 	// Channel is the application channel every peer joins; unset, the
 	// network's name.
 	Channel string `json:"channel,omitempty"`
@@ -151,6 +157,9 @@ type FabricSpec struct {
 const (
 	DefaultFabricOrdererOrganization = "orderer"
 	DefaultFabricOrderers            = 3
+	DefaultFabricBFTOrderers         = 4
+	FabricConsensusEtcdRaft          = "etcdraft"
+	FabricConsensusBFT               = "BFT"
 	DefaultFabricVersion             = "3.1"
 )
 
@@ -165,10 +174,18 @@ func (f *FabricSpec) OrdererOrg() string {
 
 // OrdererCount is the spec's number of orderers, its default filled in.
 func (f *FabricSpec) OrdererCount() int {
-	if f == nil || f.Orderers == 0 {
-		return DefaultFabricOrderers
+	switch {
+	case f != nil && f.Orderers != 0:
+		return f.Orderers
+	case f.IsBFT():
+		return DefaultFabricBFTOrderers
 	}
-	return f.Orderers
+	return DefaultFabricOrderers
+}
+
+// IsBFT reports whether the ordering service runs BFT consensus.
+func (f *FabricSpec) IsBFT() bool {
+	return f != nil && f.Consensus == FabricConsensusBFT
 }
 
 // Network phases.

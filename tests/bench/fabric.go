@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/client"
 	"github.com/chaindock/chaindock/tests/framework"
 )
 
@@ -116,5 +117,52 @@ spec:
 		Note: "apply until the notarisation chaincode is committed: the two figures above end to end (a bare script with 1 orderer and 2 peers takes about 17 s)"})
 	emit(figure{Metric: "fabric_delete_s", Value: median(deletes), Unit: "s", Samples: deletes,
 		Note: "delete it until the network is gone with its 8 processes (with the chaincode node) and their files"})
+	return benchFabricBFT(ctx, c)
+}
+
+// benchFabricBFT is fabric_deploy_s with 4 BFT orderers instead of 3
+// Raft ones.
+func benchFabricBFT(ctx context.Context, c *client.Client) error {
+	var toChaincode []float64
+	for i := range runs {
+		name := fmt.Sprintf("bench-fabbft-%d", i)
+		spec := fmt.Appendf(nil, `apiVersion: chaindock/v1
+kind: Network
+metadata: {name: %s}
+spec:
+  chain: fabric
+  runtime: process
+  organizations:
+    - {name: org1, peers: 2}
+    - {name: org2, peers: 2}
+  fabric: {consensus: BFT, orderers: 4, channel: trade, templates: true}
+`, name)
+		start := time.Now()
+		if _, err := c.CreateNetwork(ctx, spec); err != nil {
+			return err
+		}
+		if err := framework.Poll(ctx, 3*time.Minute, 20*time.Millisecond, func() (bool, string) {
+			n, err := c.GetNetwork(ctx, name)
+			if err != nil {
+				return false, err.Error()
+			}
+			return n.Status.Phase == apis.PhaseRunning, framework.Describe(n)
+		}); err != nil {
+			return fmt.Errorf("deploy %s: %w", name, err)
+		}
+		body := []byte(`{"name":"notary","package":"builtin/fabric-notary@1.0.0"}`)
+		if err := c.Do(ctx, http.MethodPost, "/api/v1/networks/"+name+"/contracts", body, "application/json", nil); err != nil {
+			return fmt.Errorf("deploy the notarisation chaincode on %s: %w", name, err)
+		}
+		toChaincode = append(toChaincode, round(time.Since(start).Seconds()))
+		if _, err := c.DeleteNetwork(ctx, name); err != nil {
+			return err
+		}
+		if err := framework.WaitGone(ctx, c, name, time.Minute); err != nil {
+			return err
+		}
+	}
+	emit(figure{Metric: "fabric_bft_deploy_s", Value: median(toChaincode), Unit: "s", Samples: toChaincode,
+		Note: "fabric_deploy_s with 4 BFT (SmartBFT) orderers instead of 3 Raft ones: apply until the notarisation chaincode is committed"})
 	return nil
 }

@@ -227,6 +227,9 @@ func (c peerConfig) state() map[string]any {
 type ordererConfig struct {
 	mspID string
 	addrs addrs
+	// bft: the channel runs SmartBFT, which keeps its write-ahead log
+	// in Consensus.WALDir (and reads no SnapDir).
+	bft bool
 }
 
 func (c ordererConfig) yaml() ([]byte, error) {
@@ -282,6 +285,9 @@ func (c ordererConfig) yaml() ([]byte, error) {
 			"WALDir":  dirData + "/etcdraft/wal",
 			"SnapDir": dirData + "/etcdraft/snapshot",
 		},
+	}
+	if c.bft {
+		doc["Consensus"] = map[string]any{"WALDir": dirData + "/smartbft/wal"}
 	}
 	return yaml.Marshal(doc)
 }

@@ -116,12 +116,19 @@ func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 		f = &apis.FabricSpec{}
 	}
 	const p = "spec.fabric"
-	switch n := f.Orderers; n {
-	case 0, 1, 3, 5:
-	case 2, 4:
-		errs.Add(p+".orderers", "must be 1, 3 or 5, not %d: Raft needs a majority of its orderers, so %d survive no more failures than %d", n, n, n-1)
+	switch f.Consensus {
+	case "", apis.FabricConsensusEtcdRaft:
+		switch n := f.Orderers; n {
+		case 0, 1, 3, 5:
+		case 2, 4:
+			errs.Add(p+".orderers", "must be 1, 3 or 5, not %d: Raft needs a majority of its orderers, so %d survive no more failures than %d", n, n, n-1)
+		default:
+			errs.Add(p+".orderers", "must be 1, 3 or 5, not %d", n)
+		}
+	case apis.FabricConsensusBFT:
+		errs = append(errs, validateBFT(f)...)
 	default:
-		errs.Add(p+".orderers", "must be 1, 3 or 5, not %d", n)
+		errs.Add(p+".consensus", "unsupported consensus %q (supported: %s, %s)", f.Consensus, apis.FabricConsensusEtcdRaft, apis.FabricConsensusBFT)
 	}
 	if o := f.OrdererOrganization; o != "" {
 		if len(o) > apis.MaxNameLength || !dnsLabel(o) {

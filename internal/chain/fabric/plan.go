@@ -234,9 +234,13 @@ func genesisBlock(name string, n *apis.Network, orgs map[string]*org, ordererOrg
 		spec.Consenters = append(spec.Consenters, channel.Consenter{
 			Host: nd.addrs.host, Port: nd.addrs.ports[PortListen],
 			ClientTLSCert: nd.tls.Cert, ServerTLSCert: nd.tls.Cert,
+			MSPID: nd.org.mspID, Identity: nd.msp.Cert,
 		})
 	}
 	spec.OrdererOrgs = []channel.Organization{ord}
+	if n.Spec.Fabric.IsBFT() {
+		spec.Consensus = channel.ConsensusBFT
+	}
 	block, err := channel.GenesisBlock(spec)
 	if err != nil {
 		return nil, err
@@ -288,7 +292,7 @@ func (e planEnv) plannedNode(nd *node) (chain.PlannedNode, error) {
 		PortOperations: "http://" + nd.addrs.reach(PortOperations),
 	}
 	if nd.org.orderer {
-		cfg, err := ordererConfig{mspID: nd.org.mspID, addrs: nd.addrs}.yaml()
+		cfg, err := ordererConfig{mspID: nd.org.mspID, addrs: nd.addrs, bft: n.Spec.Fabric.IsBFT()}.yaml()
 		if err != nil {
 			return chain.PlannedNode{}, err
 		}

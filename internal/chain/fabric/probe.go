@@ -59,6 +59,9 @@ func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeI
 		return info, nil
 	}
 	info.Peers = max(int(m[metricActiveNodes])-1, 0)
+	if isBFT(m) {
+		info.Peers = bftPeers(body, ch, m)
+	}
 	return info, nil
 }
 
@@ -127,13 +130,17 @@ func ParseMetrics(body, ch string) map[string]float64 {
 }
 
 // raftReady reports whether an orderer's Raft of channel ch has a leader
-// that hears from a majority of the consenters: whether it can order.
+// that hears from a majority of the consenters: whether it can order. Of
+// a BFT channel, whether bftReady.
 func (d *Driver) raftReady(ctx context.Context, node chain.PlannedNode, ch string) (bool, error) {
 	body, err := d.get(ctx, node.Endpoints[PortOperations]+"/metrics")
 	if err != nil {
 		return false, err
 	}
 	m := ParseMetrics(body, ch)
+	if isBFT(m) {
+		return bftReady(body, ch, m), nil
+	}
 	active, size := int(m[metricActiveNodes]), int(m[metricClusterSize])
 	return size > 0 && active >= size/2+1, nil
 }

@@ -66,6 +66,9 @@ func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.Network
 	if of.Templates != nf.Templates {
 		errs.Add("spec.fabric.templates", "is set when the network is created, not on a running network")
 	}
+	if a, b := of.IsBFT(), nf.IsBFT(); a != b {
+		errs.Add("spec.fabric.consensus", "cannot change from %q to %q on a running network: its channel was made for one consensus", of.Consensus, nf.Consensus)
+	}
 	errs = append(errs, validateOrgChange(old, spec, status)...)
 	return errs
 }

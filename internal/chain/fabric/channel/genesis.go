@@ -40,6 +40,18 @@ func GenesisBlock(s Spec) (*cb.Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channel %s: genesis block: %w", s.Name, err)
 	}
+	if s.Consensus == ConsensusBFT {
+		config, err := ConfigFromBlock(block)
+		if err == nil {
+			err = s.toBFT(config)
+		}
+		if err == nil {
+			err = replaceConfig(block, config)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("channel %s: BFT genesis block: %w", s.Name, err)
+		}
+	}
 	return block, nil
 }
 
@@ -62,8 +74,14 @@ func (s Spec) profile() configtx.Channel {
 		})
 	}
 	b := s.Batch.withDefaults()
+	capability := ChannelCapability
+	if s.Consensus == ConsensusBFT {
+		// fabric-config writes the orderer group as etcdraft's; toBFT
+		// rewrites it.
+		capability = BFTChannelCapability
+	}
 	return configtx.Channel{
-		Capabilities: []string{ChannelCapability},
+		Capabilities: []string{capability},
 		Policies:     metaPolicies(),
 		Application: configtx.Application{
 			Organizations: peerOrgs,

@@ -47,8 +47,11 @@ type Spec struct {
 	PeerOrgs []Organization
 	// OrdererOrgs are the organisations whose orderers order the channel.
 	OrdererOrgs []Organization
-	// Consenters are the channel's Raft members.
+	// Consenters are the channel's Raft members, or its BFT nodes.
 	Consenters []Consenter
+	// Consensus is how the orderers agree: ConsensusEtcdRaft (empty) or
+	// ConsensusBFT.
+	Consensus string
 	// Batch is how orderers cut blocks; zero fields take the defaults.
 	Batch Batch
 }
@@ -79,10 +82,15 @@ type Address struct {
 
 func (a Address) String() string { return net.JoinHostPort(a.Host, strconv.Itoa(a.Port)) }
 
-// Consenter is an orderer taking part in the channel's Raft.
+// Consenter is an orderer taking part in the channel's consensus.
 type Consenter struct {
 	Host string
 	Port int
+	// MSPID and Identity (the orderer's enrolment certificate, what it
+	// signs blocks with) are read by BFT only, which numbers the
+	// consenters from 1 in their order.
+	MSPID    string
+	Identity *x509.Certificate
 	// ClientTLSCert is the certificate the orderer dials other
 	// consenters with, ServerTLSCert the one it serves with; both are
 	// signed by the TLS CA of an orderer organisation.
@@ -126,6 +134,7 @@ var (
 	ErrConsenter       = errors.New("invalid consenter")
 	ErrOrdererEndpoint = errors.New("invalid orderer endpoint")
 	ErrBatch           = errors.New("invalid batch settings")
+	ErrConsensus       = errors.New("invalid consensus")
 )
 
 // Validate lists every problem of the spec, each with its field path.
@@ -142,6 +151,13 @@ func (s Spec) Validate() error {
 	}
 	if len(s.Consenters) == 0 {
 		errs = append(errs, fmt.Errorf("consenters: %w: Raft needs at least one", ErrNoConsenter))
+	}
+	switch s.Consensus {
+	case "", ConsensusEtcdRaft:
+	case ConsensusBFT:
+		errs = append(errs, s.validateBFT()...)
+	default:
+		errs = append(errs, fmt.Errorf("consensus: %w: %q is neither %s nor %s", ErrConsensus, s.Consensus, ConsensusEtcdRaft, ConsensusBFT))
 	}
 
 	// An organisation that runs both peers and orderers may be in both
