@@ -18,12 +18,13 @@ import (
 // to organizations, Organization names whose counts change. On a Fabric
 // network, Peers is how many peers Organization runs, an organization
 // the network does not have yet is added with them, and one with Peers 0
-// leaves.
+// leaves; or Orderers is how many orderers its ordering service runs.
 type ScaleRequest struct {
 	Organization string `json:"organization,omitempty"`
 	Validators   *int   `json:"validators,omitempty"`
 	FullNodes    *int   `json:"fullNodes,omitempty"`
 	Peers        *int   `json:"peers,omitempty"`
+	Orderers     *int   `json:"orderers,omitempty"`
 }
 
 // scaleNetwork answers PUT /networks/{name}/scale: it changes the spec's
@@ -91,8 +92,8 @@ func applyScale(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 	if spec.Chain == apis.ChainFabric {
 		return applyPeers(spec, req)
 	}
-	if req.Peers != nil {
-		errs.Add("peers", "applies only to chain %s; give validators or fullNodes", apis.ChainFabric)
+	if req.Peers != nil || req.Orderers != nil {
+		errs.Add("", "peers and orderers apply only to chain %s; give validators or fullNodes", apis.ChainFabric)
 		return errs
 	}
 	if req.Validators == nil && req.FullNodes == nil {
@@ -130,7 +131,24 @@ func applyScale(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 func applyPeers(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 	var errs apis.ErrorList
 	if req.Validators != nil || req.FullNodes != nil {
-		errs.Add("", "a %s network's organizations run peers: give organization and peers, not validators or fullNodes", apis.ChainFabric)
+		errs.Add("", "a %s network's organizations run peers: give organization and peers, or orderers, not validators or fullNodes", apis.ChainFabric)
+	}
+	if req.Orderers != nil {
+		if req.Organization != "" || req.Peers != nil {
+			errs.Add("", "give organization and peers, or orderers, not both: one change at a time")
+			return errs
+		}
+		if len(errs) > 0 {
+			return errs
+		}
+		if spec.Fabric == nil {
+			spec.Fabric = &apis.FabricSpec{}
+		} else {
+			f := *spec.Fabric
+			spec.Fabric = &f
+		}
+		spec.Fabric.Orderers = *req.Orderers
+		return nil
 	}
 	if req.Organization == "" {
 		errs.Add("organization", "is required: the organization whose peers change, or a new one to add (now %s)", orgNames(spec))
@@ -176,6 +194,9 @@ func scaleDetail(req ScaleRequest) string {
 	}
 	if req.Peers != nil {
 		s += fmt.Sprintf("peers %d", *req.Peers)
+	}
+	if req.Orderers != nil {
+		s += fmt.Sprintf("orderers %d", *req.Orderers)
 	}
 	return s
 }

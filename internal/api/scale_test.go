@@ -15,6 +15,16 @@ func TestApplyPeers(t *testing.T) {
 	fabric := func() apis.NetworkSpec {
 		return apis.NetworkSpec{Chain: apis.ChainFabric, Organizations: []apis.OrganizationNodes{{Name: "org1", Peers: 1}, {Name: "org2", Peers: 1}}}
 	}
+	withOrderers := fabric()
+	if errs := applyScale(&withOrderers, ScaleRequest{Orderers: n(5)}); len(errs) > 0 || withOrderers.Fabric.OrdererCount() != 5 || len(withOrderers.Organizations) != 2 {
+		t.Errorf("orderers 5: %v, fabric %+v", errs, withOrderers.Fabric)
+	}
+	shared := fabric()
+	shared.Fabric = &apis.FabricSpec{Orderers: 3}
+	before := shared.Fabric
+	if errs := applyScale(&shared, ScaleRequest{Orderers: n(1)}); len(errs) > 0 || before.Orderers != 3 || shared.Fabric.Orderers != 1 {
+		t.Errorf("orderers 1: %v; the spec it was copied from has %d orderers, want 3 (a copy changed)", errs, before.Orderers)
+	}
 	for _, tc := range []struct {
 		name   string
 		spec   apis.NetworkSpec
@@ -31,7 +41,9 @@ func TestApplyPeers(t *testing.T) {
 		{name: "out, of none", spec: fabric(), req: ScaleRequest{Organization: "org9", Peers: n(0)}, fields: []string{"organization"}},
 		{name: "no organization", spec: fabric(), req: ScaleRequest{Peers: n(1)}, fields: []string{"organization"}},
 		{name: "no peers", spec: fabric(), req: ScaleRequest{Organization: "org1", FullNodes: n(2)}, fields: []string{"", "peers"}},
-		{name: "peers elsewhere", spec: apis.NetworkSpec{Chain: "cometbft", Validators: 1}, req: ScaleRequest{Peers: n(2)}, fields: []string{"peers"}},
+		{name: "peers elsewhere", spec: apis.NetworkSpec{Chain: "cometbft", Validators: 1}, req: ScaleRequest{Peers: n(2)}, fields: []string{""}},
+		{name: "orderers elsewhere", spec: apis.NetworkSpec{Chain: "cometbft", Validators: 1}, req: ScaleRequest{Orderers: n(3)}, fields: []string{""}},
+		{name: "orderers and peers at once", spec: fabric(), req: ScaleRequest{Organization: "org1", Peers: n(2), Orderers: n(5)}, fields: []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec

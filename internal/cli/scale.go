@@ -15,7 +15,7 @@ func newScaleCmd(g *globals) *cobra.Command {
 	var (
 		org                   string
 		validators, fullNodes int
-		peers                 int
+		peers, orderers       int
 	)
 	cmd := &cobra.Command{
 		Use:   "scale NETWORK",
@@ -24,9 +24,11 @@ func newScaleCmd(g *globals) *cobra.Command {
 added and removed at the end of the list; a new validator joins consensus by
 the chain's own rules (on Ethereum, a Clique vote of the sealers), and a
 removed one is voted out before its node stops. On a Fabric network, give
---org and --peers: the organization runs that many peers, and an organization
-the network does not have joins its channel. Watch the change with
-"get network NETWORK" or "wait".`,
+--org and --peers: the organization runs that many peers, an organization the
+network does not have joins its channel, and one with --peers 0 leaves it; or
+give --orderers: the Raft ordering service runs that many orderers (1, 3 or 5),
+taken in or out of the channel's consenters one at a time. Watch the change
+with "get network NETWORK" or "wait".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := api.ScaleRequest{Organization: org}
@@ -39,8 +41,11 @@ the network does not have joins its channel. Watch the change with
 			if cmd.Flags().Changed("peers") {
 				req.Peers = &peers
 			}
-			if req.Validators == nil && req.FullNodes == nil && req.Peers == nil {
-				return fmt.Errorf("give --validators, --full-nodes or both, or --peers on a Fabric network")
+			if cmd.Flags().Changed("orderers") {
+				req.Orderers = &orderers
+			}
+			if req.Validators == nil && req.FullNodes == nil && req.Peers == nil && req.Orderers == nil {
+				return fmt.Errorf("give --validators, --full-nodes or both, or --peers or --orderers on a Fabric network")
 			}
 			c, err := g.client()
 			if err != nil {
@@ -61,6 +66,7 @@ the network does not have joins its channel. Watch the change with
 	cmd.Flags().StringVar(&org, "org", "", "the organization whose nodes change, on a network of organizations")
 	cmd.Flags().IntVar(&validators, "validators", 0, "the number of validators (sealers, on Ethereum)")
 	cmd.Flags().IntVar(&fullNodes, "full-nodes", 0, "the number of full nodes")
-	cmd.Flags().IntVar(&peers, "peers", 0, "the number of peers of --org on a Fabric network (a new organization is added)")
+	cmd.Flags().IntVar(&peers, "peers", 0, "the number of peers of --org on a Fabric network (a new organization is added, 0 takes it out)")
+	cmd.Flags().IntVar(&orderers, "orderers", 0, "the number of Raft orderers of a Fabric network")
 	return cmd
 }

@@ -385,6 +385,15 @@ func unendorsedTx(t *testing.T, dataDir, ch string) ([]byte, string, time.Time) 
 // checks it took it.
 func broadcast(t *testing.T, endpoint, dataDir string, env []byte) {
 	t.Helper()
+	if err := tryBroadcast(t, endpoint, dataDir, env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryBroadcast sends env to the orderer at endpoint, and returns its
+// refusal as an error.
+func tryBroadcast(t *testing.T, endpoint, dataDir string, env []byte) error {
+	t.Helper()
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
 		t.Fatalf("orderer endpoint %q", endpoint)
@@ -401,7 +410,7 @@ func broadcast(t *testing.T, endpoint, dataDir string, env []byte) {
 		MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: u.Hostname(),
 	})))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer conn.Close()
 	var e cb.Envelope
@@ -412,17 +421,18 @@ func broadcast(t *testing.T, endpoint, dataDir string, env []byte) {
 	defer cancel()
 	stream, err := ab.NewAtomicBroadcastClient(conn).Broadcast(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
+	defer func() { _ = stream.CloseSend() }()
 	if err := stream.Send(&e); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	resp, err := stream.Recv()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if resp.GetStatus() != cb.Status_SUCCESS {
-		t.Fatalf("broadcast: %s %s", resp.GetStatus(), resp.GetInfo())
+		return fmt.Errorf("broadcast: %s %s", resp.GetStatus(), resp.GetInfo())
 	}
-	_ = stream.CloseSend()
+	return nil
 }

@@ -2,7 +2,6 @@ package fabric
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"fmt"
 	"net/url"
 	"slices"
@@ -154,26 +153,13 @@ func setAnchors(ctx context.Context, n *apis.Network, plan *chain.Plan, org stri
 	if err != nil {
 		return err
 	}
-	key, ok := a.signer.PrivateKey.(*ecdsa.PrivateKey)
-	if !ok {
-		return fmt.Errorf("admin of %s: not an ECDSA key", org)
-	}
-	env, err := u.Sign(channel.Signer{MSPID: mspID, Cert: a.signer.Certificate, Key: key})
+	env, err := signAsAdmin(u, a)
 	if err != nil {
 		return err
 	}
-	if err := broadcastTo(ctx, n, plan, a, env); err != nil {
-		return fmt.Errorf("set anchor peers of %s on channel %s: %w", mspID, plan.ChainID, err)
-	}
-	err = poll(ctx, func() (bool, error) {
-		cfg, err := channelConfig(ctx, plan, reader)
-		if err != nil {
-			return false, err
-		}
-		return anchorsSet(cfg, mspID, want)
-	})
+	err = orderUpdate(ctx, n, plan, a, env, reader, func(cfg *cb.Config) (bool, error) { return anchorsSet(cfg, mspID, want) })
 	if err != nil {
-		return fmt.Errorf("set anchor peers of %s on channel %s: the update was ordered, but %s never had it: %w", mspID, plan.ChainID, reader.Name, err)
+		return fmt.Errorf("set anchor peers of %s on channel %s: %w", mspID, plan.ChainID, err)
 	}
 	return nil
 }

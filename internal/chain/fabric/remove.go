@@ -81,20 +81,20 @@ func validateOrgChange(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) 
 	return errs
 }
 
-// Retire implements chain.Scaler for a peer about to be removed (see
-// FullNodeAdmitter): the last of an organisation that leaves the network
-// to go first takes the organisation out of the channel, by a config
-// update that the admins of the channel's organisations sign, as for
-// adding one; a peer that is one of its organisation's anchors, when the
-// organisation stays, makes way for the next, by an update of the
-// organisation's anchor peers. It reports true once a member peer has
-// the update.
+// Retire implements chain.Scaler for an orderer about to be removed (see
+// retireOrderer) and for a peer (see FullNodeAdmitter): the last of an
+// organisation that leaves the network to go first takes the
+// organisation out of the channel, by a config update that the admins of
+// the channel's organisations sign, as for adding one; a peer that is one
+// of its organisation's anchors, when the organisation stays, makes way
+// for the next, by an update of the organisation's anchor peers. It
+// reports true once a member peer has the update.
 func (d *Driver) Retire(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
-	if node.Role != apis.RoleFull {
-		return false, fmt.Errorf("%s: the orderers are the channel's Raft consenters, and ChainDock does not change their membership yet", node.Name)
-	}
 	ctx, cancel := context.WithTimeout(ctx, admitWait)
 	defer cancel()
+	if node.Role == apis.RoleValidator {
+		return retireOrderer(ctx, n, plan, node)
+	}
 	wanted := map[string]bool{}
 	for _, ns := range n.Spec.Nodes() {
 		wanted[ns.Name] = true
@@ -141,15 +141,9 @@ func removeFromChannel(ctx context.Context, n *apis.Network, plan *chain.Plan, o
 	if err != nil {
 		return err
 	}
-	if err := broadcastTo(ctx, n, plan, submitter, env); err != nil {
-		return fmt.Errorf("remove organisation %s from channel %s: %w", mspID, ch, err)
-	}
-	err = poll(ctx, func() (bool, error) {
-		cfg, err := channelConfig(ctx, plan, reader)
-		return err == nil && !hasOrg(cfg, mspID), err
-	})
+	err = orderUpdate(ctx, n, plan, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return !hasOrg(cfg, mspID), nil })
 	if err != nil {
-		return fmt.Errorf("remove organisation %s from channel %s: the update was ordered, but %s never had it: %w", mspID, ch, reader.Name, err)
+		return fmt.Errorf("remove organisation %s from channel %s: %w", mspID, ch, err)
 	}
 	return nil
 }

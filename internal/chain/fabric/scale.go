@@ -9,7 +9,6 @@ import (
 
 	"github.com/hyperledger/fabric-config/configtx"
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -38,16 +37,14 @@ func (d *Driver) AdmitsFullNodes() bool { return true }
 
 // ValidateScale implements chain.Scaler. A running Fabric network's
 // organisations get more peers or fewer (at least one), new peer
-// organisations join at the end of spec.organizations, and organisations
-// leave (at least one stays). Nothing else of it changes: the orderers
-// are the channel's Raft consenters, whose membership ChainDock does not
-// change yet.
+// organisations join at the end of spec.organizations, organisations
+// leave (at least one stays), and a Raft ordering service gets more
+// orderers or fewer (see validateOrdererChange). Nothing else of it
+// changes.
 func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList {
 	var errs apis.ErrorList
 	of, nf := old.Fabric, spec.Fabric
-	if a, b := of.OrdererCount(), nf.OrdererCount(); a != b {
-		errs.Add("spec.fabric.orderers", "cannot change from %d to %d on a running network: the orderers are the channel's Raft consenters, and ChainDock does not change their membership yet", a, b)
-	}
+	errs = append(errs, validateOrdererChange(old, spec, status)...)
 	if a, b := of.OrdererOrg(), nf.OrdererOrg(); a != b {
 		errs.Add("spec.fabric.ordererOrganization", "cannot change from %q to %q on a running network", a, b)
 	}
@@ -106,7 +103,10 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 			return o, nil
 		}
 		o, err := loadOrg(out, name, n.Metadata.Name)
-		if errors.Is(err, errNoOrg) {
+		if err == nil {
+			o.orderer = name == n.Spec.Fabric.OrdererOrg()
+		}
+		if errors.Is(err, errNoOrg) && name != n.Spec.Fabric.OrdererOrg() {
 			if o, err = makeOrg(name, n.Metadata.Name, false, now); err != nil {
 				return nil, err
 			}
@@ -124,8 +124,12 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 
 	var added []*node
 	for _, ns := range req.Add {
-		if ns.Role != apis.RoleFull {
-			return nil, fmt.Errorf("node %s: only peers are added to a running Fabric network, not a %s", ns.Name, ns.Role)
+		role := pki.RolePeer
+		switch {
+		case ns.Role == apis.RoleValidator && ns.Organization == n.Spec.Fabric.OrdererOrg():
+			role = pki.RoleOrderer
+		case ns.Role != apis.RoleFull:
+			return nil, fmt.Errorf("node %s: only peers and orderers are added to a running Fabric network, not a %s", ns.Name, ns.Role)
 		}
 		ports := req.Ports[ns.Name]
 		for _, p := range d.PortNames(&n.Spec, ns.Role) {
@@ -143,7 +147,7 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 			addrs: addrs{listenHost: place.ListenHost(), host: place.NodeHost(ns.Name), ports: ports},
 			cn:    ns.Name + "." + o.domain,
 		}
-		if nd.msp, err = o.cas.MSP.IssueMSP(pki.Request{Name: nd.cn, Role: pki.RolePeer, Now: now}); err != nil {
+		if nd.msp, err = o.cas.MSP.IssueMSP(pki.Request{Name: nd.cn, Role: role, Now: now}); err != nil {
 			return nil, fmt.Errorf("node %s: %w", ns.Name, err)
 		}
 		if nd.tls, err = o.cas.TLS.IssueTLS(pki.Request{Name: nd.cn, Hosts: tlsHosts(nd.addrs.host, ns.Name), Now: now}); err != nil {
@@ -217,8 +221,12 @@ func loadOrg(plan *chain.Plan, name, network string) (*org, error) {
 // every committed chaincode's package and its organisation's approval of
 // each definition is committed.
 func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
-	if node.Role != apis.RoleFull {
-		return false, fmt.Errorf("%s: only peers are added to a running Fabric network, not a %s", node.Name, node.Role)
+	switch node.Role {
+	case apis.RoleValidator:
+		return d.admitOrderer(ctx, n, plan, node)
+	case apis.RoleFull:
+	default:
+		return false, fmt.Errorf("%s: only peers and orderers are added to a running Fabric network, not a %s", node.Name, node.Role)
 	}
 	ch := plan.ChainID
 	genesis := plan.Artifact(BlockPath(ch))
@@ -243,7 +251,6 @@ func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, n
 	}
 	return catchUpChaincode(ctx, n, plan, node, a)
 }
-
 
 // addToChannel makes organisation org a member of the channel, unless it
 // is one.
@@ -290,17 +297,11 @@ func (d *Driver) addToChannel(ctx context.Context, n *apis.Network, plan *chain.
 	if err != nil {
 		return err
 	}
-	if err := broadcastTo(ctx, n, plan, submitter, env); err != nil {
-		return fmt.Errorf("add organisation %s to channel %s: %w", mspID, ch, err)
-	}
 	// The orderers cut a config update into a block of its own at once;
 	// the new peer joins once a member peer has it.
-	err = poll(ctx, func() (bool, error) {
-		cfg, err := channelConfig(ctx, plan, reader)
-		return err == nil && hasOrg(cfg, mspID), err
-	})
+	err = orderUpdate(ctx, n, plan, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return hasOrg(cfg, mspID), nil })
 	if err != nil {
-		return fmt.Errorf("add organisation %s to channel %s: the update was ordered, but %s never had it: %w", mspID, ch, reader.Name, err)
+		return fmt.Errorf("add organisation %s to channel %s: %w", mspID, ch, err)
 	}
 	return nil
 }
@@ -329,21 +330,12 @@ func memberPeer(n *apis.Network, plan *chain.Plan) (chain.PlannedNode, error) {
 // channelConfig is the channel's configuration as peer has it: its last
 // config block (CSCC GetConfigBlock), asked as its organisation's admin.
 func channelConfig(ctx context.Context, plan *chain.Plan, peer chain.PlannedNode) (*cb.Config, error) {
-	a, err := loadAdmin(plan, peer.Organization)
+	raw, err := configBlock(ctx, plan, peer)
 	if err != nil {
 		return nil, err
-	}
-	conn, err := dialPeer(peer, a)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	resp, err := invoke(ctx, pb.NewEndorserClient(conn), a, "cscc", "GetConfigBlock", []byte(plan.ChainID))
-	if err != nil {
-		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
 	}
 	var b cb.Block
-	if err := proto.Unmarshal(resp.GetResponse().GetPayload(), &b); err != nil {
+	if err := proto.Unmarshal(raw, &b); err != nil {
 		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
 	}
 	return channel.ConfigFromBlock(&b)
@@ -385,7 +377,8 @@ func ordererOf(n *apis.Network, plan *chain.Plan) (chain.PlannedNode, error) {
 	}
 	var ord *chain.PlannedNode
 	for i, pn := range plan.Nodes {
-		if pn.Role == apis.RoleValidator && (ord == nil || running[pn.Name] && !running[ord.Name]) {
+		// An orderer being added is no consenter yet.
+		if pn.Role == apis.RoleValidator && !pn.Joining && (ord == nil || running[pn.Name] && !running[ord.Name]) {
 			ord = &plan.Nodes[i]
 		}
 	}

@@ -68,9 +68,14 @@ func TestValidateScale(t *testing.T) {
 		{name: "a new organisation before an old one", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Organizations = []apis.OrganizationNodes{s.Organizations[0], {Name: "org3", Peers: 1}, s.Organizations[1]}
 		}, want: []string{"spec.organizations[2].name"}},
-		{name: "fewer peers, and orderers", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
+		{name: "fewer peers, and more orderers", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Organizations[0].Peers = 1
 			s.Fabric.Orderers = 5
+		}},
+		{name: "an even number of orderers", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) { s.Fabric.Orderers = 4 }, want: []string{"spec.fabric.orderers"}},
+		{name: "orderers, one down", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
+			s.Fabric.Orderers = 5
+			st.Nodes[1].Phase = apis.NodeCrashed
 		}, want: []string{"spec.fabric.orderers"}},
 		{name: "an anchor peer removed, no peer running", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
 			s.Organizations[0].Peers = 1
@@ -80,7 +85,7 @@ func TestValidateScale(t *testing.T) {
 				}
 			}
 		}, want: []string{"spec.organizations"}},
-		{name: "orderers removed", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) { s.Fabric.Orderers = 1 }, want: []string{"spec.fabric.orderers"}},
+		{name: "orderers removed", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) { s.Fabric.Orderers = 1 }},
 		{name: "what is fixed at creation", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Fabric.Channel, s.Fabric.Version, s.Fabric.Templates, s.Fabric.OrdererOrganization = "other", "2.5", true, "ord"
 			s.Organizations[1].Resources.CPU = "2"
@@ -117,12 +122,12 @@ func TestValidateScale(t *testing.T) {
 			}
 		})
 	}
-	// Raft membership is out of scope, and says so.
+	// An even count says why it is refused.
 	old, spec := clone(base), clone(base)
-	spec.Fabric.Orderers = 5
+	spec.Fabric.Orderers = 4
 	errs := New().ValidateScale(&old, &spec, runningStatus(&old))
-	if len(errs) != 1 || !strings.Contains(errs[0].Detail, "Raft") {
-		t.Errorf("orderers 3 to 5: %v, want one error about Raft membership", errs)
+	if len(errs) != 1 || !strings.Contains(errs[0].Detail, "majority") {
+		t.Errorf("orderers 3 to 4: %v, want one error about Raft's majority", errs)
 	}
 }
 
@@ -257,16 +262,54 @@ func TestReshapeRefusals(t *testing.T) {
 	if _, err := d.Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Remove: []string{"org2-peer-9"}, Host: "127.0.0.1"}); err == nil {
 		t.Error("a peer the plan lacks removed: no error")
 	}
+	add := []apis.NodeSpec{{Name: "org1-validator-0", Role: apis.RoleValidator, Organization: "org1"}}
+	ports := map[string]map[string]int{"org1-validator-0": {PortListen: 1, PortAdmin: 2, PortOperations: 3}}
+	if _, err := d.Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Add: add, Ports: ports, Host: "127.0.0.1"}); err == nil || !strings.Contains(err.Error(), "only peers and orderers") {
+		t.Errorf("a validator of a peer organisation added: %v", err)
+	}
+	// Orderers come and go through the channel's configuration, which a
+	// running member peer has: with none, nothing is changed.
+	if _, err := d.Retire(t.Context(), n, plan, plan.Nodes[0]); err == nil || !strings.Contains(err.Error(), "no peer of channel") {
+		t.Errorf("an orderer retired with no peer running: %v", err)
+	}
+}
+
+// TestReshapeAddsOrderer: a new orderer of the ordering organisation gets
+// an enrolment certificate with the orderer OU and a TLS certificate of
+// that organisation's CAs, its orderer.yaml, and is Joining.
+func TestReshapeAddsOrderer(t *testing.T) {
+	n, plan := planFor(t, "two-orgs.good.yaml")
+	n.Spec.Fabric.Orderers = 5
 	add := []apis.NodeSpec{{Name: "orderer-3", Role: apis.RoleValidator, Organization: "orderer"}}
-	ports := map[string]map[string]int{"orderer-3": {PortListen: 1, PortAdmin: 2, PortOperations: 3}}
-	if _, err := d.Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Add: add, Ports: ports, Host: "127.0.0.1"}); err == nil || !strings.Contains(err.Error(), "only peers") {
-		t.Errorf("an orderer added: %v", err)
+	ports := map[string]map[string]int{"orderer-3": {PortListen: 41001, PortAdmin: 41002, PortOperations: 41003}}
+	next, err := New().Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Add: add, Ports: ports, Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := d.Retire(t.Context(), n, plan, plan.Nodes[0]); err == nil || !strings.Contains(err.Error(), "Raft consenters") {
-		t.Errorf("an orderer retired: %v", err)
+	pn := planned(t, next, "orderer-3")
+	if !pn.Joining || pn.Role != apis.RoleValidator || chain.FileData(pn.Spec, fileOrdererYAML) == nil {
+		t.Errorf("orderer-3: joining %v, role %s, orderer.yaml %v; want a joining validator with its orderer.yaml", pn.Joining, pn.Role, chain.FileData(pn.Spec, fileOrdererYAML) != nil)
 	}
-	if _, err := d.Admit(t.Context(), n, plan, plan.Nodes[0]); err == nil || !strings.Contains(err.Error(), "only peers") {
-		t.Errorf("an orderer admitted: %v", err)
+	c, err := consenterOf(next, pn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := loadOrg(next, "orderer", "fab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host != "127.0.0.1" || c.Port != 41001 || c.MSPID != "OrdererMSP" {
+		t.Errorf("consenter %+v, want 127.0.0.1:41001 of OrdererMSP", c)
+	}
+	if _, err := c.ServerTLSCert.Verify(x509.VerifyOptions{Roots: pool(o.cas.TLS.Cert), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Errorf("orderer-3's TLS certificate: %v", err)
+	}
+	msp := mustCert(t, chain.FileData(pn.Spec, dirMSP+"/"+pki.MSPSignCert))
+	if !slices.Equal(msp.Subject.OrganizationalUnit, []string{"orderer"}) {
+		t.Errorf("orderer-3's enrolment certificate has OUs %q, want orderer", msp.Subject.OrganizationalUnit)
+	}
+	if _, err := msp.Verify(x509.VerifyOptions{Roots: pool(o.cas.MSP.Cert), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		t.Errorf("orderer-3's enrolment certificate: %v", err)
 	}
 }
 

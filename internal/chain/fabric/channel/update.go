@@ -255,34 +255,15 @@ func applicationOrg(config *cb.Config, mspID string) (orgMSP, error) {
 // an ImplicitMeta rule over the organisations' Admins.
 func applicationAdmins(config *cb.Config) (Requirement, error) {
 	app := config.GetChannelGroup().GetGroups()[configtx.ApplicationGroupKey]
-	modPolicy := app.GetModPolicy()
-	p, ok := app.GetPolicies()[modPolicy]
-	if !ok {
-		return Requirement{}, fmt.Errorf("%w: the Application group's mod policy %q is not one of its policies", ErrUnsupportedMod, modPolicy)
-	}
-	if cb.Policy_PolicyType(p.GetPolicy().GetType()) != cb.Policy_IMPLICIT_META {
-		return Requirement{}, fmt.Errorf("%w: Application/%s is not an ImplicitMeta policy", ErrUnsupportedMod, modPolicy)
-	}
-	imp := &cb.ImplicitMetaPolicy{}
-	if err := proto.Unmarshal(p.Policy.Value, imp); err != nil {
-		return Requirement{}, fmt.Errorf("application policy %s: %w", modPolicy, err)
-	}
-	if imp.SubPolicy != configtx.AdminsPolicyKey {
-		return Requirement{}, fmt.Errorf("%w: Application/%s is over %s, not Admins", ErrUnsupportedMod, modPolicy, imp.SubPolicy)
+	rule, err := implicitAdmins(app, "Application")
+	if err != nil {
+		return Requirement{}, err
 	}
 	orgs, err := applicationOrgs(config)
 	if err != nil {
 		return Requirement{}, err
 	}
-	// The sub-policy of each organisation is assumed to be its Admins
-	// policy as GenesisBlock writes it, OR('<MSP ID>.admin').
-	n := len(orgs)
-	need := map[cb.ImplicitMetaPolicy_Rule]int{
-		cb.ImplicitMetaPolicy_ANY:      1,
-		cb.ImplicitMetaPolicy_ALL:      n,
-		cb.ImplicitMetaPolicy_MAJORITY: n/2 + 1,
-	}[imp.Rule]
-	return Requirement{Rule: imp.Rule.String() + " " + imp.SubPolicy, Need: need, orgs: orgs}, nil
+	return adminsOf(rule, orgs), nil
 }
 
 // orgAdmins is the requirement of a value in an organisation's group:

@@ -1,0 +1,229 @@
+package fabric
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
+	"github.com/chaindock/chaindock/internal/chain/fabric/pki"
+)
+
+// A Raft ordering service grows and shrinks one consenter at a time, as
+// etcdraft requires: a new orderer is made a consenter by a config update
+// of the channel (its address and TLS certificates in the ConsensusType
+// value, its address among its organisation's orderer endpoints), signed
+// by the orderer organisation's admin; then it joins the channel through
+// its participation API with the channel's latest config block, and
+// pulls the blocks before it from the other orderers. An orderer that
+// goes is taken out of the consenters and endpoints by the same kind of
+// update before it stops.
+
+// validateOrdererChange checks a change of spec.fabric.orderers: the
+// counts a new network may have, a Raft ordering service only, and every
+// orderer running, so that Raft keeps its majority while a consenter
+// comes or goes.
+func validateOrdererChange(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList {
+	var errs apis.ErrorList
+	a, b := old.Fabric.OrdererCount(), spec.Fabric.OrdererCount()
+	if a == b {
+		return nil
+	}
+	const p = "spec.fabric.orderers"
+	switch {
+	case spec.Fabric.IsBFT() || old.Fabric.IsBFT():
+		errs.Add(p, "cannot change from %d to %d: ChainDock changes the consenters of a Raft ordering service, not yet of a BFT one", a, b)
+		return errs
+	case b != 1 && b != 3 && b != 5:
+		errs.Add(p, "must be 1, 3 or 5, not %d: Raft needs a majority of its orderers, so an even number survives no more failures than one fewer", b)
+		return errs
+	}
+	if status == nil {
+		return errs
+	}
+	var down []string
+	peer := false
+	for _, s := range status.Nodes {
+		running := s.Phase == apis.NodeRunning && !s.Joining
+		if s.Role == apis.RoleValidator && !running {
+			down = append(down, s.Name)
+		}
+		peer = peer || running && s.Role == apis.RoleFull
+	}
+	if len(down) > 0 {
+		errs.Add(p, "cannot change from %d to %d while %v do not run: Raft takes a consenter in or out only with the others up", a, b, down)
+	}
+	if !peer {
+		errs.Add(p, "no peer of the channel runs to read its configuration from, which the update of its consenters is made of")
+	}
+	return errs
+}
+
+// consenterOf is orderer node as the channel's Raft knows it: its
+// listen address and its TLS certificate, from the plan.
+func consenterOf(plan *chain.Plan, node chain.PlannedNode) (channel.Consenter, error) {
+	addr, err := anchorAddress(node)
+	if err != nil {
+		return channel.Consenter{}, err
+	}
+	c := channel.Consenter{Host: addr.Host, Port: addr.Port, MSPID: MSPID(node.Organization)}
+	tlsPEM := nodeFile(node, dirTLS+"/"+pki.TLSCert)
+	if tlsPEM == nil {
+		return channel.Consenter{}, fmt.Errorf("%s: the plan has no TLS certificate of it", node.Name)
+	}
+	cert, err := pki.ParseCertPEM(tlsPEM)
+	if err != nil {
+		return channel.Consenter{}, fmt.Errorf("%s: TLS certificate: %w", node.Name, err)
+	}
+	c.ClientTLSCert, c.ServerTLSCert = cert, cert
+	return c, nil
+}
+
+// nodeFile is the content of a file the plan gives node, or nil.
+func nodeFile(node chain.PlannedNode, path string) []byte {
+	for _, f := range node.Spec.Files {
+		if f.Path == path {
+			return f.Data
+		}
+	}
+	return nil
+}
+
+func hasConsenter(cfg *cb.Config, c channel.Consenter) (bool, error) {
+	addrs, err := channel.Consenters(cfg)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(addrs, channel.Address{Host: c.Host, Port: c.Port}), nil
+}
+
+// consenterChange is what a change of the consenters by orderer node
+// starts from: the orderer organisation's admin, who signs it, a member
+// peer, whose configuration it is made against, the node as a consenter,
+// and whether the configuration has it.
+type consenterChange struct {
+	admin  *admin
+	reader chain.PlannedNode
+	c      channel.Consenter
+	cfg    *cb.Config
+	in     bool
+}
+
+func loadConsenterChange(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (*consenterChange, error) {
+	var ch consenterChange
+	var err error
+	if ch.admin, err = loadAdmin(plan, node.Organization); err != nil {
+		return nil, err
+	}
+	if ch.reader, err = memberPeer(n, plan); err != nil {
+		return nil, err
+	}
+	if ch.c, err = consenterOf(plan, node); err != nil {
+		return nil, err
+	}
+	if ch.cfg, err = channelConfig(ctx, plan, ch.reader); err != nil {
+		return nil, err
+	}
+	if ch.in, err = hasConsenter(ch.cfg, ch.c); err != nil {
+		return nil, err
+	}
+	return &ch, nil
+}
+
+// order has the orderer organisation's admin sign u and orders it,
+// waiting until the reader's configuration has the node as a consenter,
+// or has it no more.
+func (ch *consenterChange) order(ctx context.Context, n *apis.Network, plan *chain.Plan, u *channel.Update, in bool) error {
+	env, err := signAsAdmin(u, ch.admin)
+	if err != nil {
+		return err
+	}
+	return orderUpdate(ctx, n, plan, ch.admin, env, ch.reader, func(cfg *cb.Config) (bool, error) {
+		has, err := hasConsenter(cfg, ch.c)
+		return has == in, err
+	})
+}
+
+// admitOrderer makes a new orderer a consenter of the channel and joins
+// it, once every orderer planned before it has joined: Raft takes one
+// consenter at a time. It reports true once the orderer is active on the
+// channel and its Raft has a leader that hears from a majority.
+func (d *Driver) admitOrderer(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
+	for _, pn := range plan.Nodes {
+		if pn.Name == node.Name {
+			break
+		}
+		if pn.Role == apis.RoleValidator && pn.Joining {
+			return false, nil // one consenter at a time
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, admitWait)
+	defer cancel()
+	ch, err := loadConsenterChange(ctx, n, plan, node)
+	if err != nil {
+		return false, err
+	}
+	if !ch.in {
+		u, err := channel.AddConsenter(plan.ChainID, ch.cfg, MSPID(node.Organization), ch.c)
+		if err != nil {
+			return false, err
+		}
+		if err := ch.order(ctx, n, plan, u, true); err != nil {
+			return false, fmt.Errorf("make %s a consenter of channel %s: %w", node.Name, plan.ChainID, err)
+		}
+	}
+	// The orderer joins with the block that made it a consenter, or a
+	// later config block: it pulls the blocks before it from the other
+	// orderers.
+	block, err := configBlock(ctx, plan, ch.reader)
+	if err != nil {
+		return false, err
+	}
+	return d.joinOrderer(ctx, node, ch.admin, plan.ChainID, block)
+}
+
+// retireOrderer takes an orderer out of the channel's consenters, unless
+// it is out, and reports true once a member peer has the update.
+func retireOrderer(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
+	ch, err := loadConsenterChange(ctx, n, plan, node)
+	if err != nil || !ch.in {
+		return err == nil, err
+	}
+	u, err := channel.RemoveConsenter(plan.ChainID, ch.cfg, MSPID(node.Organization), channel.Address{Host: ch.c.Host, Port: ch.c.Port})
+	if err != nil {
+		return false, err
+	}
+	if err := ch.order(ctx, n, plan, u, false); err != nil {
+		return false, fmt.Errorf("take %s out of the consenters of channel %s: %w", node.Name, plan.ChainID, err)
+	}
+	return true, nil
+}
+
+// configBlock is the channel's latest config block as peer has it (CSCC
+// GetConfigBlock), asked as its organisation's admin.
+func configBlock(ctx context.Context, plan *chain.Plan, peer chain.PlannedNode) ([]byte, error) {
+	a, err := loadAdmin(plan, peer.Organization)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dialPeer(peer, a)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	resp, err := invoke(ctx, pb.NewEndorserClient(conn), a, "cscc", "GetConfigBlock", []byte(plan.ChainID))
+	if err != nil {
+		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
+	}
+	b := resp.GetResponse().GetPayload()
+	if err := proto.Unmarshal(b, &cb.Block{}); err != nil {
+		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
+	}
+	return b, nil
+}
