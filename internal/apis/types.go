@@ -10,6 +10,12 @@ const APIVersion = "chaindock/v1"
 // KindNetwork is the kind of a Network resource.
 const KindNetwork = "Network"
 
+// KindFabricIdentity is the kind of an application identity enrolled in a
+// Fabric network. An object is named NETWORK-UID/ORG/NAME, so that a
+// network made again under the same name starts with none, and the
+// network's deletion takes its identities with it.
+const KindFabricIdentity = "FabricIdentity"
+
 // ObjectMeta is the metadata every resource carries.
 type ObjectMeta struct {
 	Name              string            `json:"name"`

@@ -56,6 +56,7 @@ func NewRoot() *cobra.Command {
 		newQueryCmd(g),
 		newPackageCmd(g),
 		newContractCmd(g),
+		newIdentitiesCmd(g),
 		newKeysCmd(g),
 		newLoginCmd(g),
 		newLogoutCmd(g),

@@ -285,6 +285,18 @@ func TestConvergesAfterCrashBetweenSteps(t *testing.T) {
 		pids = append(pids, s.PID)
 	}
 
+	// Identities enrolled in the network go with it, its keys with
+	// them; another network's stay.
+	for _, name := range []string{n.Metadata.UID + "/org1/app1", "other-network-uid/org1/app1"} {
+		id, err := e.store.Create(t.Context(), &store.Object{Kind: apis.KindFabricIdentity, Name: name, Spec: []byte("{}")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.PutBlob(t.Context(), id.UID, "key", []byte("sealed")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Delete, with a crash after the first node was removed.
 	now := time.Now()
 	n.Metadata.DeletionTimestamp = &now
@@ -301,6 +313,16 @@ func TestConvergesAfterCrashBetweenSteps(t *testing.T) {
 	}
 	if p, _ := e.store.Ports(t.Context(), n.Metadata.UID); len(p) != 0 {
 		t.Fatalf("ports still held after delete: %v", p)
+	}
+	ids, err := e.store.List(t.Context(), apis.KindFabricIdentity)
+	if err != nil || len(ids) != 1 || ids[0].Name != "other-network-uid/org1/app1" {
+		t.Fatalf("identities after delete: %v (%v), want the other network's alone", ids, err)
+	}
+	blobs, _ := e.store.ListBlobs(t.Context())
+	for _, b := range blobs {
+		if b.OwnerUID != ids[0].UID && b.Key == "key" {
+			t.Errorf("a key blob of a deleted identity is left: %+v", b)
+		}
 	}
 	for _, pid := range pids {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {

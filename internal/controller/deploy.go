@@ -362,12 +362,32 @@ func (c *Controller) finalize(ctx context.Context, n *apis.Network, rt runtime.R
 	for err := range errs {
 		return Result{}, err
 	}
+	if err := c.deleteIdentities(ctx, n); err != nil {
+		return Result{}, err
+	}
 	if err := c.opts.Store.Delete(ctx, apis.KindNetwork, n.Metadata.Name, n.Metadata.UID); err != nil {
 		return Result{}, err
 	}
 	c.opts.Metrics.ForgetNetwork(n.Metadata.Name)
 	c.log.Info("network deleted", "network", n.Metadata.Name, "nodes", len(ids))
 	return Result{}, nil
+}
+
+// deleteIdentities deletes the application identities enrolled in n, and
+// with each its sealed key: they are named by n's UID.
+func (c *Controller) deleteIdentities(ctx context.Context, n *apis.Network) error {
+	objs, err := c.opts.Store.List(ctx, apis.KindFabricIdentity)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if strings.HasPrefix(o.Name, n.Metadata.UID+"/") {
+			if err := c.opts.Store.Delete(ctx, o.Kind, o.Name, o.UID); err != nil {
+				return fmt.Errorf("delete identity %s: %w", o.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // collectOrphans removes runtime nodes whose network no longer exists: what

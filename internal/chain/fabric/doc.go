@@ -14,9 +14,10 @@
 // reads the channel from a peer's query system chaincode as its
 // organisation's admin (chain.PlanLedger); a block's explorer height is
 // its Fabric number plus one. Applications call chaincode through the
-// platform's gateway (gateway.go): a JSON call signed as an
-// organisation's admin, endorsed by a peer of each organisation and
-// broadcast to an orderer, or evaluated on one peer.
+// platform's gateway (gateway.go): a JSON call signed by an
+// application (client) identity of an organisation, endorsed by a peer
+// of each organisation and broadcast to an orderer, or evaluated on one
+// peer; identities.go enrols more such identities and revokes them.
 //
 // Contracts are chaincode as a service, deployed with Fabric's lifecycle
 // (package lifecycle) as the organisations' admins (chain.Contracts): the

@@ -35,6 +35,10 @@ type Call struct {
 	// Organization is the peer organisation whose identity signs the
 	// transaction; empty means the network's first (see defaultOrg).
 	Organization string `json:"organization,omitempty"`
+	// Identity is the application identity of that organisation,
+	// enrolled through the API with a key the platform holds, that signs
+	// the transaction; empty means the organisation's built-in one.
+	Identity string `json:"identity,omitempty"`
 	// Nonce tells apart two calls that are otherwise the same: the
 	// transaction ID is made from the body, so that the same body sent
 	// twice is one transaction, committed once.
@@ -51,9 +55,10 @@ const (
 // (core/chaincode/lifecycle.ChaincodeNameRegExp).
 var chaincodeNameRE = regexp.MustCompile(`^[a-zA-Z0-9]+([-_][a-zA-Z0-9]+)*$`)
 
-// systemChaincodes are the peer's own chaincodes. Calls go out signed by
-// an organisation's admin, so calling them would let an application
-// install chaincode or join channels: they are refused.
+// systemChaincodes are the peer's own chaincodes. Applications have no
+// business with them (and, on a plan made before organisations had an
+// application identity, calls go out signed by an organisation's admin,
+// which could install chaincode or join channels): they are refused.
 var systemChaincodes = []string{"cscc", "escc", "lscc", "qscc", "vscc", lifecycle.SystemChaincode}
 
 // ParseCall reads the body of a submitted Fabric transaction. Its error
@@ -64,7 +69,7 @@ func ParseCall(body []byte) (Call, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return Call{}, malformed("the body must be a JSON object "+
-			`{"chaincode": NAME, "function": NAME, "args": [STRING, ...], "organization": NAME (optional), "nonce": STRING (optional)}: %v`, err)
+			`{"chaincode": NAME, "function": NAME, "args": [STRING, ...], "organization": NAME (optional), "identity": NAME (optional), "nonce": STRING (optional)}: %v`, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Call{}, malformed("the body must be one JSON object, with nothing after it")
@@ -115,6 +120,11 @@ func (c Call) validate() error {
 	if len(c.Args) > maxCallArgs {
 		add("args: %d arguments, at most %d", len(c.Args), maxCallArgs)
 	}
+	if c.Identity != "" {
+		if err := CheckIdentityName(c.Identity); err != nil {
+			add("identity: %v", err)
+		}
+	}
 	if len(problems) > 0 {
 		return malformed("%s", strings.Join(problems, "; "))
 	}
@@ -133,8 +143,7 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", chain.ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// signerOf is the identity the gateway signs with for org: its admin,
-// whose keys the plan keeps.
+// signerOf is an organisation's admin as a signer.
 func signerOf(a *admin) (channel.Signer, error) {
 	key, ok := a.signer.PrivateKey.(*ecdsa.PrivateKey)
 	if !ok {
@@ -175,21 +184,22 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 		return chain.SubmitResult{}, malformed("organization: %q is no peer organisation of the network", org)
 	}
 	if !chain.MaySignFor(ctx, org) {
-		return chain.SubmitResult{}, fmt.Errorf("%w: the caller belongs to no organisation %s, and may not sign as its admin", chain.ErrNotPermitted, org)
+		return chain.SubmitResult{}, fmt.Errorf("%w: the caller belongs to no organisation %s, and may not sign as its identities", chain.ErrNotPermitted, org)
+	}
+	var signer channel.Signer
+	if call.Identity != "" {
+		signer, err = enrolledSigner(ctx, org, call.Identity)
+	} else {
+		signer, err = appSigner(l.plan, org)
+	}
+	if err != nil {
+		return chain.SubmitResult{}, err
 	}
 	p, err := l.dial(node)
 	if err != nil {
 		return chain.SubmitResult{}, err
 	}
 	defer p.conn.Close()
-	as, err := loadAdmin(l.plan, org)
-	if err != nil {
-		return chain.SubmitResult{}, err
-	}
-	signer, err := signerOf(as)
-	if err != nil {
-		return chain.SubmitResult{}, err
-	}
 	nonce := sha256.Sum256(tx)
 	inv, err := lifecycle.NewInvocation(signer, l.plan.ChainID, call.Chaincode, call.Function, call.args(), nonce[:])
 	if err != nil {
@@ -386,7 +396,7 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 		return res, fmt.Errorf("height of channel %s on %s: %w", l.plan.ChainID, node.Name, err)
 	}
 	res.Height = int64(min(bi.GetHeight(), 1<<62)) //nolint:gosec // bounded
-	signer, err := signerOf(p.a)
+	signer, err := appSigner(l.plan, node.Organization)
 	if err != nil {
 		return res, err
 	}

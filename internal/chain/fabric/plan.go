@@ -28,6 +28,9 @@ type org struct {
 	// admin signs for the organisation; adminTLS is the client
 	// certificate it dials nodes with.
 	admin, adminTLS *pki.Identity
+	// app is a peer organisation's built-in application identity (node
+	// OU client), which the gateway signs transactions with.
+	app *pki.Identity
 }
 
 // node is a planned node and its identities.
@@ -168,6 +171,11 @@ func makeOrg(name, network string, orderer bool, now time.Time) (*org, error) {
 	}
 	if o.adminTLS, err = o.cas.TLS.IssueTLS(pki.Request{Name: admin, Now: now}); err != nil {
 		return nil, fmt.Errorf("organisation %s: %w", name, err)
+	}
+	if !orderer {
+		if o.app, err = o.cas.MSP.IssueClient(pki.Request{Name: AppName + "@" + o.domain, Now: now}); err != nil {
+			return nil, fmt.Errorf("organisation %s: %w", name, err)
+		}
 	}
 	return o, nil
 }
@@ -354,13 +362,19 @@ const (
 	artTLSCA    = "tlsca"
 	artAdminMSP = "admin/msp"
 	artAdminTLS = "admin/tls"
+	artAppMSP   = "app/msp"
 )
+
+// AppName is the name of a peer organisation's built-in application
+// identity; its certificate's CN is AppName@<organisation's domain>.
+const AppName = "App"
 
 func orgPath(org, p string) string { return path.Join("orgs", org, p) }
 
 // orgArtifacts are the files the platform keeps of an organisation: its
-// CAs, to issue more identities later, and its admin's MSP and TLS
-// directories, to sign and dial with.
+// CAs, to issue more identities later, its admin's MSP and TLS
+// directories, to sign and dial with, and a peer organisation's
+// application identity's MSP directory, which signs its transactions.
 func orgArtifacts(o *org) ([]runtime.File, error) {
 	var out []runtime.File
 	for _, ca := range []struct {
@@ -385,5 +399,13 @@ func orgArtifacts(o *org) ([]runtime.File, error) {
 		return nil, fmt.Errorf("organisation %s admin: %w", o.name, err)
 	}
 	out = append(out, msp...)
-	return append(out, tls...), nil
+	out = append(out, tls...)
+	if o.app != nil {
+		app, err := pki.MSPFiles(orgPath(o.name, artAppMSP), o.cas.MSP.Cert, o.cas.TLS.Cert, o.app)
+		if err != nil {
+			return nil, fmt.Errorf("organisation %s application identity: %w", o.name, err)
+		}
+		out = append(out, app...)
+	}
+	return out, nil
 }

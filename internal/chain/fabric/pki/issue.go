@@ -88,7 +88,7 @@ func (ca *CA) IssueMSP(req Request) (*Identity, error) {
 		Subject:  pkix.Name{CommonName: req.Name, OrganizationalUnit: []string{string(req.Role)}},
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
-	id, err := ca.issue(tmpl, req)
+	id, err := ca.issue(tmpl, req, nil)
 	if err != nil {
 		return nil, fmt.Errorf("issue MSP certificate %s: %w", req.Name, err)
 	}
@@ -125,7 +125,7 @@ func (ca *CA) IssueTLS(req Request) (*Identity, error) {
 		DNSNames:    dns,
 		IPAddresses: ips,
 	}
-	id, err := ca.issue(tmpl, req)
+	id, err := ca.issue(tmpl, req, nil)
 	if err != nil {
 		return nil, fmt.Errorf("issue TLS certificate %s: %w", req.Name, err)
 	}
@@ -147,8 +147,10 @@ func (ca *CA) checkRequest(req Request, errs []error) error {
 	return errors.Join(errs...)
 }
 
-// issue fills in what every leaf has (serial, validity, key IDs) and signs.
-func (ca *CA) issue(tmpl *x509.Certificate, req Request) (*Identity, error) {
+// issue fills in what every leaf has (serial, validity, key IDs) and signs
+// the certificate of pub, or of a new key when pub is nil (the identity
+// then has the key; else only the certificate).
+func (ca *CA) issue(tmpl *x509.Certificate, req Request, pub *ecdsa.PublicKey) (*Identity, error) {
 	validity := req.Validity
 	if validity == 0 {
 		validity = DefaultLeafValidity
@@ -157,11 +159,15 @@ func (ca *CA) issue(tmpl *x509.Certificate, req Request) (*Identity, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate key: %w", err)
+	var key *ecdsa.PrivateKey
+	if pub == nil {
+		var err error
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, fmt.Errorf("generate key: %w", err)
+		}
+		pub = &key.PublicKey
 	}
-	ski, err := SubjectKeyID(&key.PublicKey)
+	ski, err := SubjectKeyID(pub)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +184,7 @@ func (ca *CA) issue(tmpl *x509.Certificate, req Request) (*Identity, error) {
 	tmpl.BasicConstraintsValid = true
 	tmpl.SubjectKeyId = ski
 	tmpl.AuthorityKeyId = ca.Cert.SubjectKeyId
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		return nil, err
 	}

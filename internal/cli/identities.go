@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaindock/chaindock/internal/api"
+)
+
+func newIdentitiesCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "identities",
+		Aliases: []string{"identity"},
+		Short:   "Enrol, list and remove the application identities of a Fabric network",
+	}
+	var csrFile, outDir string
+	enroll := &cobra.Command{
+		Use:   "enroll NETWORK ORGANIZATION NAME",
+		Short: "Enrol an application identity (node OU client) of a peer organisation",
+		Long: `Enrol an application identity of a peer organisation, issued by the
+organisation's CA. With --csr, the certificate is for the key of your
+certificate signing request (PEM, ECDSA P-256, subject CN NAME): the key
+stays with you, and you sign with Fabric's own SDK. Without it the
+platform makes the key, shows it once, and keeps it sealed, so that
+transactions sent through its gateway may name the identity
+("identity": NAME). --out DIR writes cert.pem, key.pem (if any) and
+tlsca.pem there; without it the key is printed.`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := api.IdentityRequest{Organization: args[1], Name: args[2]}
+			if csrFile != "" {
+				b, err := os.ReadFile(csrFile)
+				if err != nil {
+					return err
+				}
+				req.CSR = string(b)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.EnrollIdentity(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if outDir != "" {
+				if err := writeIdentity(outDir, id); err != nil {
+					return fmt.Errorf("identity %s/%s is enrolled, but: %w", id.Organization, id.Name, err)
+				}
+			}
+			if g.output != "table" {
+				return printObject(cmd.OutOrStdout(), g.output, id)
+			}
+			if err := printIdentities(cmd, g, *id); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			for _, p := range id.Peers {
+				fmt.Fprintf(w, "peer %s: %s (TLS host name %s)\n", p.Name, p.Endpoint, p.TLSHostName)
+			}
+			switch {
+			case outDir != "":
+				fmt.Fprintf(w, "certificate, key and TLS CA written to %s\n", outDir)
+			case id.PrivateKey != "":
+				fmt.Fprintf(w, "%s%sthe key is not shown again\n", id.Certificate, id.PrivateKey)
+			default:
+				fmt.Fprint(w, id.Certificate)
+			}
+			return nil
+		},
+	}
+	enroll.Flags().StringVar(&csrFile, "csr", "", "PEM certificate signing request whose key the certificate is for")
+	enroll.Flags().StringVar(&outDir, "out", "", "directory to write cert.pem, key.pem and tlsca.pem to")
+
+	var org string
+	list := &cobra.Command{
+		Use:   "list NETWORK",
+		Short: "List the enrolled identities of the organisations you may sign as",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ids, err := c.ListIdentities(cmd.Context(), args[0], org)
+			if err != nil {
+				return err
+			}
+			if g.output != "table" {
+				return printObject(cmd.OutOrStdout(), g.output, api.IdentityList{Items: ids})
+			}
+			return printIdentities(cmd, g, ids...)
+		},
+	}
+	list.Flags().StringVar(&org, "organization", "", "only this organisation's")
+
+	var revoke bool
+	remove := &cobra.Command{
+		Use:     "delete NETWORK ORGANIZATION NAME",
+		Aliases: []string{"remove"},
+		Short:   "Revoke an enrolled identity on the channel and remove it and its key from the platform",
+		Args:    cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteIdentity(cmd.Context(), args[0], args[1], args[2], revoke); err != nil {
+				return err
+			}
+			how := "revoked on the channel and removed"
+			if !revoke {
+				how = "removed (its certificate stays valid on the channel)"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "identity %s/%s of network %s %s\n", args[1], args[2], args[0], how)
+			return nil
+		},
+	}
+	remove.Flags().BoolVar(&revoke, "revoke", true, "revoke the certificate on the channel first (--revoke=false only removes it from the platform)")
+	cmd.AddCommand(enroll, list, remove)
+	return cmd
+}
+
+// writeIdentity writes an enrolment's certificate, key and TLS CA to dir,
+// refusing to overwrite a file.
+func writeIdentity(dir string, id *api.Identity) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data string
+		mode os.FileMode
+	}{
+		{"cert.pem", id.Certificate, 0o644},
+		{"key.pem", id.PrivateKey, 0o600},
+		{"tlsca.pem", strings.Join(id.TLSCACertificates, ""), 0o644},
+	}
+	var errs []error
+	for _, f := range files {
+		if f.data == "" {
+			continue
+		}
+		p := filepath.Join(dir, f.name)
+		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, err = fh.WriteString(f.data)
+		errs = append(errs, err, fh.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func printIdentities(cmd *cobra.Command, g *globals, ids ...api.Identity) error {
+	if g.output != "table" && len(ids) == 1 {
+		return printObject(cmd.OutOrStdout(), g.output, ids[0])
+	}
+	tw := newTable(cmd.OutOrStdout())
+	fmt.Fprintln(tw, "ORGANIZATION\tMSP ID\tNAME\tKEY HELD\tPEERS\tAGE")
+	for _, id := range ids {
+		held := "no (CSR)"
+		if id.KeyHeld {
+			held = "yes"
+		}
+		created := id.CreatedAt
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", id.Organization, id.MSPID, id.Name, held, len(id.Peers), age(&created))
+	}
+	return tw.Flush()
+}
