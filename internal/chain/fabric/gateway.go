@@ -13,10 +13,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-	pb "github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/chaindock/chaindock/internal/apis"
@@ -152,20 +150,16 @@ func signerOf(a *admin) (channel.Signer, error) {
 	return channel.Signer{MSPID: a.signer.MSPID, Cert: a.signer.Certificate, Key: key}, nil
 }
 
-// endorsement is one organisation's answer to a proposal.
-type endorsement struct {
-	org  string
-	resp *pb.ProposalResponse
-	err  error
-}
-
 // Submit implements chain.Ledger: tx is a Call (see ParseCall), signed
-// as the admin of the call's organisation (see defaultOrg), endorsed by
-// node and by a peer of
-// every other organisation of the plan (the channel's MAJORITY
-// endorsement policy needs more than half of them), and sent to an
-// orderer. It returns once the orderer accepted it. The chaincode's
-// refusal on node is the result's code (its status) and log. The
+// by an application identity (node OU client) of the call's organisation
+// (see defaultOrg): the one the call names, enrolled through the API
+// (see WithIdentityKeys), else the organisation's built-in one (its
+// admin on a plan made before there was one), and handed to node's
+// Fabric Gateway service, which has the peers the chaincode's endorsement
+// policy needs endorse it (found by service discovery, node's own first)
+// and sends it to the ordering service. It returns once an orderer
+// accepted it. A chaincode's refusal is the result's code (its status)
+// and log. The
 // transaction ID comes from tx and the signer: the same body sent again
 // is the same transaction, which the peers recognise (the result then
 // names it, so that the gateway finds its block).
@@ -209,50 +203,18 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	ctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
 	defer cancel()
 
-	own, err := inv.Endorse(ctx, p.conn)
+	err = gatewaySubmit(ctx, p.conn, signer, inv)
 	var refused *lifecycle.StatusError
 	switch {
 	case err != nil && strings.Contains(err.Error(), "duplicate transaction found"):
 		// The same body was submitted before, and is committed: the
-		// peer refuses the proposal with a gRPC error saying so.
+		// peer refuses the proposal, saying so.
 		return res, nil
 	case errors.As(err, &refused):
 		res.Code, res.Log = statusCode(refused.Status), refused.Message
 		return res, nil
 	case err != nil:
-		return chain.SubmitResult{}, fmt.Errorf("endorse %s on %s: %w", res.Hash, node.Name, err)
-	}
-	others := l.endorseOthers(ctx, inv, node.Organization)
-	responses := []*pb.ProposalResponse{own}
-	var missing []string
-	for _, e := range others {
-		if e.err != nil {
-			if errors.As(e.err, &refused) {
-				// Another organisation's peer refused what node
-				// endorsed: their states differ, or the chaincode is
-				// not deployed there.
-				res.Code, res.Log = statusCode(refused.Status), fmt.Sprintf("%s: %s", e.org, refused.Message)
-			}
-			missing = append(missing, fmt.Sprintf("%s (%v)", e.org, e.err))
-			continue
-		}
-		responses = append(responses, e.resp)
-	}
-	orgs := len(others) + 1
-	if len(responses)*2 <= orgs {
-		if res.Code != 0 {
-			return res, nil
-		}
-		return chain.SubmitResult{}, fmt.Errorf("transaction %s: %d of %d organisations endorsed it and a majority must; no endorsement from %s",
-			res.Hash, len(responses), orgs, strings.Join(missing, ", "))
-	}
-	env, err := inv.Transaction(responses)
-	if err != nil {
-		res.Code, res.Log = 1, err.Error()
-		return res, nil
-	}
-	if err := l.broadcast(ctx, p.a, env); err != nil {
-		return chain.SubmitResult{}, fmt.Errorf("transaction %s: %w", res.Hash, err)
+		return chain.SubmitResult{}, fmt.Errorf("transaction %s via %s: %w", res.Hash, node.Name, err)
 	}
 	return res, nil
 }
@@ -288,94 +250,14 @@ func statusCode(s int32) uint32 {
 	return uint32(s)
 }
 
-// endorseOthers asks a peer of every organisation of the plan but org to
-// endorse inv, in parallel; within an organisation it tries its peers in
-// turn until one answers.
-func (l *ledger) endorseOthers(ctx context.Context, inv *lifecycle.Invocation, org string) []endorsement {
-	var orgs []string
-	peers := map[string][]chain.PlannedNode{}
-	for _, n := range l.plan.Nodes {
-		if n.Role != apis.RoleFull || n.Organization == org {
-			continue
-		}
-		if _, ok := peers[n.Organization]; !ok {
-			orgs = append(orgs, n.Organization)
-		}
-		peers[n.Organization] = append(peers[n.Organization], n)
-	}
-	out := make([]endorsement, len(orgs))
-	var wg sync.WaitGroup
-	for i, o := range orgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = endorsement{org: o, err: errors.New("no peer")}
-			for _, n := range peers[o] {
-				resp, err := l.endorseOn(ctx, inv, n)
-				out[i] = endorsement{org: o, resp: resp, err: err}
-				var refused *lifecycle.StatusError
-				if err == nil || errors.As(err, &refused) {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-func (l *ledger) endorseOn(ctx context.Context, inv *lifecycle.Invocation, node chain.PlannedNode) (*pb.ProposalResponse, error) {
-	p, err := l.dial(node)
-	if err != nil {
-		return nil, err
-	}
-	defer p.conn.Close()
-	resp, err := inv.Endorse(ctx, p.conn)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", node.Name, err)
-	}
-	return resp, nil
-}
-
-// broadcast sends env to the plan's orderers in turn until one accepts
-// it, dialling with a's TLS client certificate.
-func (l *ledger) broadcast(ctx context.Context, a *admin, env *cb.Envelope) error {
-	var errs []error
-	for _, o := range l.plan.Nodes {
-		if o.Role != apis.RoleValidator {
-			continue
-		}
-		oa, err := loadAdmin(l.plan, o.Organization)
-		if err != nil {
-			return err
-		}
-		conn, err := dialPeer(o, &admin{tls: a.tls, roots: oa.roots})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		err = lifecycle.Broadcast(ctx, conn, env)
-		_ = conn.Close()
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", o.Name, err))
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	if len(errs) == 0 {
-		return errors.New("the plan has no orderer")
-	}
-	return fmt.Errorf("no orderer took it: %w", errors.Join(errs...))
-}
-
 // Query implements chain.Ledger: path and data are a Call (see
-// ParseQuery), evaluated by node alone, as the admin of its
-// organisation, and not sent for ordering. The value is the chaincode's
-// payload; a refusal is the result's code (the peer's status) and log.
-// The height is the channel's on node before the call, so that the
-// answer reflects at least that block.
+// ParseQuery), evaluated through node's Fabric Gateway service (by a peer
+// of node's organisation, the one highest on the channel), signed by its
+// organisation's built-in application identity (its admin on a plan made
+// before there was one), and not sent for ordering. The value is the
+// chaincode's payload; a refusal is the result's code (the peer's status)
+// and log. The height is the channel's on node before the call, so that
+// the answer reflects at least that block.
 func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string, data []byte) (chain.QueryResult, error) {
 	call, err := ParseQuery(path, data)
 	if err != nil {
@@ -410,15 +292,15 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 	}
 	ctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
 	defer cancel()
-	resp, err := inv.Endorse(ctx, p.conn)
+	value, err := gatewayEvaluate(ctx, p.conn, signer, inv)
 	var refused *lifecycle.StatusError
 	switch {
 	case errors.As(err, &refused):
 		res.Code, res.Log = statusCode(refused.Status), refused.Message
 		return res, nil
 	case err != nil:
-		return res, fmt.Errorf("evaluate %s/%s on %s: %w", call.Chaincode, call.Function, node.Name, err)
+		return res, fmt.Errorf("evaluate %s/%s via %s: %w", call.Chaincode, call.Function, node.Name, err)
 	}
-	res.Value = resp.GetResponse().GetPayload()
+	res.Value = value
 	return res, nil
 }
