@@ -155,7 +155,7 @@ type FabricSpec struct {
 	// Templates runs ChainDock's built-in chaincode (the notarisation and
 	// asset templates) on a node of the network's own, chaincode-0, so
 	// that builtin/fabric-notary and builtin/fabric-asset can be deployed
-	// on it. Only on the process runtime.
+	// on it. On Kubernetes it runs as a pod of ChainDock's image.
 	Templates bool `json:"templates,omitempty"`
 }
 

@@ -306,7 +306,7 @@ func (s *NetworkSpec) fabricNodes() []NodeSpec {
 			out = append(out, NodeSpec{Name: fmt.Sprintf("%s-peer-%d", o.Name, i), Role: RoleFull, Organization: o.Name, Resources: res})
 		}
 	}
-	if s.Fabric != nil && s.Fabric.Templates && s.Runtime != RuntimeKubernetes {
+	if s.Fabric != nil && s.Fabric.Templates {
 		out = append(out, NodeSpec{Name: ChaincodeNode, Role: RoleChaincode, Resources: s.Resources})
 	}
 	return out

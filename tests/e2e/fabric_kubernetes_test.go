@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,21 +21,26 @@ import (
 	"github.com/chaindock/chaindock/tests/framework"
 )
 
-// TestFabricOnKubernetes deploys a Fabric network of 3 orderers and 2
-// organisations of one peer onto a registered cluster (a real API server,
-// with kwok as its kubelet: pods report Running, but no container runs,
-// so neither do the nodes, nor does the channel join). Orderers run the
-// official orderer image; peers the peer image the server was told to
-// use, with CouchDB as a native sidecar. Keys and CouchDB's credentials
-// are in the nodes' Secrets only, and the configuration names every node
-// by its Service. Deleting the network removes its namespace.
+// TestFabricOnKubernetes deploys a Fabric network of 3 orderers, 2
+// organisations of one peer and the chaincode host onto a registered
+// cluster (a real API server, with kwok as its kubelet: pods report
+// Running, but no container runs, so neither do the nodes, nor does the
+// channel join). Orderers run the official orderer image; peers the peer
+// image the server was told to use, with CouchDB as a native sidecar; the
+// chaincode host chaindock-chaincode from the image the server was told
+// to use, reached at its Service, which the templates' packages name.
+// Keys and CouchDB's credentials are in the nodes' Secrets only, and the
+// configuration names every node by its Service. Deleting the network
+// removes its namespace.
 func TestFabricOnKubernetes(t *testing.T) {
 	kc := kubetest.Start(t, 8)
 	ctx := t.Context()
 	binDir, dataDir := setup(t)
 	const peerImage = "registry.example/fabric-peer:3.1.5-custom"
+	const chaincodeImage = "registry.example/chaindock:custom"
 	srv := startServer(t, binDir, dataDir, "--port-range", "32350-32399", "--probe-interval", "500ms",
-		"--image", "peer="+peerImage, "--image", fabric.CouchDBSidecar+"="+couchImage)
+		"--image", "peer="+peerImage, "--image", fabric.CouchDBSidecar+"="+couchImage,
+		"--image", fabric.ChaincodeProgram+"="+chaincodeImage)
 	c := srv.Client
 	cl := cli{t: t, bin: filepath.Join(binDir, "chaindock"), dataDir: dataDir}
 	cl.ok("cluster", "add", "lab", "--kubeconfig", kc.Kubeconfig)
@@ -50,7 +56,7 @@ spec:
   organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
-  fabric: {orderers: 3` + version + `}
+  fabric: {orderers: 3, templates: true` + version + `}
 `)
 	}
 	// The pods run the 3.1 images: another release is refused there.
@@ -65,7 +71,8 @@ spec:
 	orderers := []string{"orderer-0", "orderer-1", "orderer-2"}
 	peers := []string{"org1-peer-0", "org2-peer-0"}
 
-	n, pods := podsRunning(t, kc, c, "fab", ns, 5)
+	n, pods := podsRunning(t, kc, c, "fab", ns, 6)
+	checkChaincodeHost(t, kc, n, ns, chaincodeImage)
 
 	for _, node := range append(slices.Clone(orderers), peers...) {
 		peer := slices.Contains(peers, node)
@@ -110,6 +117,61 @@ spec:
 	namespaceGone(t, kc, ns)
 	cl.ok("cluster", "remove", "lab")
 	srv.Stop()
+}
+
+// checkChaincodeHost checks the chaincode host's pod and Service: it runs
+// chaindock-chaincode from image, serves each template on 0.0.0.0 at a
+// port of its Service, under the package ID of the package whose
+// connection.json names that Service, and its status names the Service.
+func checkChaincodeHost(t *testing.T, kc *kubetest.Cluster, n *apis.Network, ns, image string) {
+	t.Helper()
+	ctx := t.Context()
+	sts, err := kc.Client.AppsV1().StatefulSets(ns).Get(ctx, apis.ChaincodeNode, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := sts.Spec.Template.Spec
+	if len(pod.Containers) != 1 || len(pod.InitContainers) != 1 {
+		t.Fatalf("%s: %d containers, %d init containers, want 1 and 1 (files)", apis.ChaincodeNode, len(pod.Containers), len(pod.InitContainers))
+	}
+	ct := pod.Containers[0]
+	if ct.Image != image || !slices.Equal(ct.Command, []string{fabric.ChaincodeProgram}) {
+		t.Errorf("%s runs %s %v, want %s from %s", apis.ChaincodeNode, ct.Image, ct.Command, fabric.ChaincodeProgram, image)
+	}
+	svc, err := kc.Client.CoreV1().Services(ns).Get(ctx, apis.ChaincodeNode, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, ok := framework.NodeByName(n, apis.ChaincodeNode)
+	if !ok || host.Role != apis.RoleChaincode {
+		t.Fatalf("no status of the chaincode host: %s", framework.Describe(n))
+	}
+	var want []string
+	for _, name := range []string{"notary", "asset"} {
+		i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == name })
+		if i < 0 {
+			t.Fatalf("Service %s has no port %s: %+v", apis.ChaincodeNode, name, svc.Spec.Ports)
+		}
+		port := int(svc.Spec.Ports[i].Port)
+		if !slices.ContainsFunc(ct.Ports, func(p corev1.ContainerPort) bool { return int(p.ContainerPort) == port }) {
+			t.Errorf("%s: the container does not expose %s's port %d", apis.ChaincodeNode, name, port)
+		}
+		address := fmt.Sprintf("%s.%s.svc:%d", apis.ChaincodeNode, ns, port)
+		if host.Endpoints[name] != "tcp://"+address {
+			t.Errorf("%s endpoint %q, want tcp://%s", name, host.Endpoints[name], address)
+		}
+		// The package ID hashes the whole package: the host serves the
+		// package whose connection.json names its Service.
+		_, id, err := fabric.TemplatePackage(name, address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, "--serve", fmt.Sprintf("%s=%s@0.0.0.0:%d", name, id, port))
+	}
+	if !slices.Equal(ct.Args, want) {
+		t.Errorf("%s args\n got: %q\nwant: %q", apis.ChaincodeNode, ct.Args, want)
+	}
+	t.Logf("%s: %s %s, Service ports %v", apis.ChaincodeNode, ct.Image, strings.Join(append(ct.Command, ct.Args...), " "), svc.Spec.Ports)
 }
 
 // couchImage replaces the official CouchDB image of peers' sidecars.

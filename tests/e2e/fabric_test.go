@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain/fabric"
 	"github.com/chaindock/chaindock/internal/client"
@@ -314,10 +316,12 @@ spec:
 // spec the fields under spec: after chain and runtime, and returns it with
 // the time it was applied once it is Running: every node Running, and
 // every node but the chaincode host on the channel (height 1 or more).
+// $FABRIC_VERSION, when set, is the network's spec.fabric.version: the
+// release of the binaries in $FABRIC_BIN.
 func applyFabric(t *testing.T, c *client.Client, name, spec string, timeout time.Duration) (*apis.Network, time.Time) {
 	t.Helper()
 	applied := time.Now()
-	body := fmt.Appendf(nil, "apiVersion: chaindock/v1\nkind: Network\nmetadata: {name: %s}\nspec:\n  chain: fabric\n  runtime: process\n%s", name, spec)
+	body := withFabricVersion(t, fmt.Appendf(nil, "apiVersion: chaindock/v1\nkind: Network\nmetadata: {name: %s}\nspec:\n  chain: fabric\n  runtime: process\n%s", name, spec))
 	if _, err := c.CreateNetwork(t.Context(), body); err != nil {
 		t.Fatal(err)
 	}
@@ -329,4 +333,34 @@ func applyFabric(t *testing.T, c *client.Client, name, spec string, timeout time
 		return ok
 	})
 	return n, applied
+}
+
+// withFabricVersion sets spec.fabric.version of the network manifest
+// body to $FABRIC_VERSION, and leaves body as it is when that is unset.
+func withFabricVersion(t *testing.T, body []byte) []byte {
+	t.Helper()
+	v := os.Getenv("FABRIC_VERSION")
+	if v == "" {
+		return body
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("FABRIC_VERSION: %v", err)
+	}
+	spec, _ := doc["spec"].(map[string]any)
+	if spec == nil {
+		t.Fatal("FABRIC_VERSION: the manifest has no spec")
+	}
+	f, _ := spec["fabric"].(map[string]any)
+	if f == nil {
+		f = map[string]any{}
+	}
+	f["version"] = v
+	spec["fabric"] = f
+	t.Logf("spec.fabric.version: %s (FABRIC_VERSION)", v)
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatalf("FABRIC_VERSION: %v", err)
+	}
+	return out
 }

@@ -11,12 +11,20 @@ import (
 	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/chain/fabric/lifecycle"
 	"github.com/chaindock/chaindock/internal/runtime"
+	"github.com/chaindock/chaindock/internal/version"
 )
 
 // ChaincodeProgram serves the built-in chaincode templates on a network's
 // chaincode host (spec.fabric.templates): one chaincode-as-a-service
 // server per template, in one process.
 const ChaincodeProgram = "chaindock-chaincode"
+
+// ChaincodeImage is the image of the chaincode host on runtimes that run
+// containers: ChainDock's own, the one the Helm chart runs the server
+// from, of this server's version; it must hold chaindock-chaincode. The
+// server's --image flag replaces it by program name
+// (chaindock-chaincode=...).
+func ChaincodeImage() string { return "chaindock/chaindock:" + version.Version }
 
 // TemplateVersion is the version of every built-in chaincode package.
 const TemplateVersion = "1.0.0"
@@ -58,12 +66,15 @@ const chaincodeDialTimeout = 10 * time.Second
 // port for it, as the peers reach it, kept in the plan's artifacts (its
 // bytes depend only on label and address, so its package ID is known
 // now), and one chaindock-chaincode process serving each template under
-// that package ID.
+// that package ID. In a pod the host listens on every address and the
+// peers reach it at its Service, which place names; the address, and with
+// it the package ID, changes only with the namespace or the port.
 func planChaincode(ns apis.NodeSpec, ports map[string]int, place chain.Placement) (chain.PlannedNode, []runtime.File, error) {
 	a := addrs{listenHost: place.ListenHost(), host: place.NodeHost(ns.Name), ports: ports}
 	env := chain.GoRuntimeEnv(ns.Resources)
 	spec := runtime.NodeSpec{
 		Program:   ChaincodeProgram,
+		Image:     ChaincodeImage(),
 		Env:       env,
 		Ports:     map[string]int{},
 		Resources: runtime.Resources(ns.Resources),
@@ -74,13 +85,12 @@ func planChaincode(ns apis.NodeSpec, ports map[string]int, place chain.Placement
 		if ports[b.name] == 0 {
 			return chain.PlannedNode{}, nil, fmt.Errorf("no %s port for node %s", b.name, ns.Name)
 		}
-		label := chaincodeLabel(templatePackage(b.name), TemplateVersion)
-		pkg, err := lifecycle.Package(label, lifecycle.Connection{Address: a.reach(b.name), DialTimeout: chaincodeDialTimeout})
+		pkg, id, err := TemplatePackage(b.name, a.reach(b.name))
 		if err != nil {
 			return chain.PlannedNode{}, nil, fmt.Errorf("node %s: %w", ns.Name, err)
 		}
 		artifacts = append(artifacts, runtime.File{Path: chaincodeArtifact(b.name), Data: pkg, Mode: 0o644})
-		spec.Args = append(spec.Args, "--serve", b.name+"="+lifecycle.PackageID(label, pkg)+"@"+a.listen(b.name))
+		spec.Args = append(spec.Args, "--serve", b.name+"="+id+"@"+a.listen(b.name))
 		spec.Ports[b.name] = ports[b.name]
 		endpoints[b.name] = "tcp://" + a.reach(b.name)
 	}
@@ -90,6 +100,18 @@ func planChaincode(ns apis.NodeSpec, ports map[string]int, place chain.Placement
 		Spec:      spec,
 		Endpoints: endpoints,
 	}, artifacts, nil
+}
+
+// TemplatePackage is the chaincode package of template name (notary,
+// asset) served at address, and its package ID: the package's
+// connection.json names address, and the bytes depend on nothing else.
+func TemplatePackage(name, address string) (pkg []byte, id string, err error) {
+	label := chaincodeLabel(templatePackage(name), TemplateVersion)
+	pkg, err = lifecycle.Package(label, lifecycle.Connection{Address: address, DialTimeout: chaincodeDialTimeout})
+	if err != nil {
+		return nil, "", err
+	}
+	return pkg, lifecycle.PackageID(label, pkg), nil
 }
 
 // probeChaincode reports the chaincode host healthy when every one of its
@@ -108,14 +130,4 @@ func probeChaincode(ctx context.Context, node chain.PlannedNode) (chain.NodeInfo
 		_ = c.Close()
 	}
 	return chain.NodeInfo{}, nil
-}
-
-// validateTemplates checks spec.fabric.templates: the chaincode host runs
-// ChainDock's own program, which the Fabric images do not have.
-func validateTemplates(spec *apis.NetworkSpec) apis.ErrorList {
-	var errs apis.ErrorList
-	if spec.Fabric != nil && spec.Fabric.Templates && spec.Runtime == apis.RuntimeKubernetes {
-		errs.Add("spec.fabric.templates", "runs the built-in chaincode on the process runtime only, not on %s: serve your own chaincode and deploy a %s package that names it", apis.RuntimeKubernetes, PackageKind)
-	}
-	return errs
 }

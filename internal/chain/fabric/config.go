@@ -6,6 +6,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain/fabric/builder"
 )
 
@@ -55,6 +56,8 @@ type peerConfig struct {
 	couchDB string
 	// builder is the external builder it builds chaincode packages with.
 	builder externalBuilder
+	// version is spec.fabric.version: the release of the peer binary.
+	version string
 }
 
 // externalBuilder is an entry of a peer's chaincode.externalBuilders.
@@ -157,7 +160,7 @@ func (c peerConfig) yaml() ([]byte, error) {
 			// proposal passes: without them a peer endorses nothing
 			// ("plugin with name escc wasn't found").
 			"handlers": map[string]any{
-				"authFilters": []any{map[string]any{"name": "DefaultAuth"}, map[string]any{"name": "ExpirationCheck"}, map[string]any{"name": "TimeWindowCheck"}},
+				"authFilters": c.authFilters(),
 				"decorators":  []any{map[string]any{"name": "DefaultDecorator"}},
 				"endorsers":   map[string]any{"escc": map[string]any{"name": "DefaultEndorsement"}},
 				"validators":  map[string]any{"vscc": map[string]any{"name": "DefaultValidation"}},
@@ -195,6 +198,29 @@ func (c peerConfig) yaml() ([]byte, error) {
 		"metrics": map[string]any{"provider": "prometheus"},
 	}
 	return yaml.Marshal(doc)
+}
+
+// authFilters are the filters every proposal passes. Fabric 2.5's peer
+// has no TimeWindowCheck (3.0 added it) and stops at start on a filter it
+// does not have.
+func (c peerConfig) authFilters() []any {
+	out := []any{map[string]any{"name": "DefaultAuth"}, map[string]any{"name": "ExpirationCheck"}}
+	if c.version != fabric25 {
+		out = append(out, map[string]any{"name": "TimeWindowCheck"})
+	}
+	return out
+}
+
+// fabric25 is spec.fabric.version of Fabric 2.5 LTS, whose configuration
+// differs from 3.1's only where authFilters says.
+const fabric25 = "2.5"
+
+// fabricVersion is f's Fabric release, its default filled in.
+func fabricVersion(f *apis.FabricSpec) string {
+	if f == nil || f.Version == "" {
+		return apis.DefaultFabricVersion
+	}
+	return f.Version
 }
 
 // state is core.yaml's ledger.state: LevelDB, or CouchDB with the

@@ -154,7 +154,6 @@ func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 		// runtime, with the user's binaries.
 		errs.Add(p+".version", "must be %s or left out on runtime %s, not %q: its pods run %s and %s", imageVersion, apis.RuntimeKubernetes, v, PeerImage, OrdererImage)
 	}
-	errs = append(errs, validateTemplates(spec)...)
 	return errs
 }
 

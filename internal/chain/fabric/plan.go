@@ -314,7 +314,7 @@ func (e planEnv) plannedNode(nd *node) (chain.PlannedNode, error) {
 				bootstrap = append(bootstrap, o.addrs.reach(PortListen))
 			}
 		}
-		pc := peerConfig{id: nd.spec.Name, networkID: n.Metadata.Name, mspID: nd.org.mspID, addrs: nd.addrs, bootstrap: bootstrap, builder: chaindockBuilder}
+		pc := peerConfig{id: nd.spec.Name, networkID: n.Metadata.Name, mspID: nd.org.mspID, addrs: nd.addrs, bootstrap: bootstrap, builder: chaindockBuilder, version: fabricVersion(n.Spec.Fabric)}
 		if e.pods {
 			pc.couchDB, pc.builder = couchDBAddress(e.place), ccaasBuilder
 		}

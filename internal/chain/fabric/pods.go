@@ -17,7 +17,10 @@ import (
 // ways, all here: a peer keeps its state in CouchDB, run beside it in its
 // pod; it builds chaincode-as-a-service packages with Fabric's own ccaas
 // builder from its image rather than ChainDock's; and its certificates
-// name its Service.
+// name its Service. The chaincode host is the one node of ChainDock's
+// own image (ChaincodeImage), since its program is ChainDock's; it is
+// planned the same way in a pod, but for listening on every address and
+// being reached at its Service (planChaincode).
 
 // A peer's CouchDB. On the process runtime a peer keeps its state in
 // LevelDB, in its home: nothing would run a CouchDB beside it there.

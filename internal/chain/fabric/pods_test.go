@@ -1,17 +1,22 @@
 package fabric
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +28,11 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/chain/fabric/builder"
 	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
+	"github.com/chaindock/chaindock/internal/chain/fabric/lifecycle"
 	"github.com/chaindock/chaindock/internal/runtime"
+	"github.com/chaindock/chaindock/internal/version"
 )
 
 // servicePlacement places nodes as the Kubernetes runtime does: each in a
@@ -411,6 +419,89 @@ func TestPlanOnOneHostKeepsProcesses(t *testing.T) {
 			if strings.HasPrefix(f.Path, dirCouchDB+"/") {
 				t.Errorf("%s has %s", pn.Name, f.Path)
 			}
+		}
+	}
+}
+
+// TestPlanChaincodeHostInPods: in pods the chaincode host runs
+// chaindock-chaincode from ChainDock's image, listens on every address,
+// and is reached at its Service, which the templates' packages name in
+// connection.json as Fabric's ccaas builder reads it. The packages, and
+// so their IDs, stay the same whenever the network is planned again.
+func TestPlanChaincodeHostInPods(t *testing.T) {
+	spec := strings.Replace(onKubernetes, "channel: trade}", "channel: trade, templates: true}", 1)
+	_, plan := planInPods(t, spec)
+	i := slices.IndexFunc(plan.Nodes, func(pn chain.PlannedNode) bool { return pn.Name == apis.ChaincodeNode })
+	if i < 0 {
+		t.Fatalf("no chaincode host among %d nodes", len(plan.Nodes))
+	}
+	host := plan.Nodes[i]
+	if want := "chaindock/chaindock:" + version.Version; host.Spec.Image != want || host.Spec.Program != ChaincodeProgram || host.Role != apis.RoleChaincode || host.Joining {
+		t.Fatalf("chaincode host runs %s from %s (role %s, joining %v), want %s from %s", host.Spec.Program, host.Spec.Image, host.Role, host.Joining, ChaincodeProgram, want)
+	}
+	if len(host.Spec.Files) > 0 || len(host.Spec.Sidecars) > 0 || len(host.Spec.Init) > 0 {
+		t.Errorf("chaincode host: files %d, sidecars %v, init %v", len(host.Spec.Files), host.Spec.Sidecars, host.Spec.Init)
+	}
+
+	_, again := planInPods(t, spec)
+	var args []string
+	for _, name := range chaincodePortNames() {
+		port := host.Spec.Ports[name]
+		service := fmt.Sprintf("%s.fab.svc:%d", apis.ChaincodeNode, port)
+		if port == 0 || host.Endpoints[name] != "tcp://"+service {
+			t.Errorf("%s: port %d, endpoint %q, want tcp://%s", name, port, host.Endpoints[name], service)
+		}
+		pkg := plan.Artifact(chaincodeArtifact(name))
+		if pkg == nil {
+			t.Fatalf("no package of %s", name)
+		}
+		c, err := lifecycle.ReadPackage(pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The fields and types of Fabric's ccaas builder (its build and
+		// release steps decode connection.json into these).
+		var conn struct {
+			Address     string `json:"address"`
+			DialTimeout string `json:"dial_timeout"`
+			TLS         bool   `json:"tls_required"`
+		}
+		if err := json.Unmarshal(untarFile(t, c.Code, builder.ConnectionFile), &conn); err != nil {
+			t.Fatalf("%s: connection.json: %v", name, err)
+		}
+		if d, err := time.ParseDuration(conn.DialTimeout); conn.Address != service || err != nil || d != chaincodeDialTimeout || conn.TLS {
+			t.Errorf("%s: connection.json %+v, want address %s, dial_timeout %s, no TLS", name, conn, service, chaincodeDialTimeout)
+		}
+		id := lifecycle.PackageID(c.Label, pkg)
+		args = append(args, "--serve", name+"="+id+"@0.0.0.0:"+strconv.Itoa(port))
+		if p := again.Artifact(chaincodeArtifact(name)); !bytes.Equal(p, pkg) {
+			t.Errorf("%s: planned again, the package is another (ID %s, was %s)", name, lifecycle.PackageID(c.Label, p), id)
+		}
+	}
+	if !slices.Equal(host.Spec.Args, args) {
+		t.Errorf("args\n got: %q\nwant: %q", host.Spec.Args, args)
+	}
+}
+
+// untarFile is file name of the tar.gz archive data.
+func untarFile(t *testing.T, data []byte, name string) []byte {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no %s in the archive: %v", name, err)
+		}
+		if hdr.Name == name {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
 		}
 	}
 }
