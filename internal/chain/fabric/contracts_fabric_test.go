@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -79,16 +78,7 @@ func TestTemplatesOnFabric(t *testing.T) {
 		}
 		fabrictest.RunNode(t, program, filepath.Join(root, nd.Name), nd)
 	}
-	order := slices.Clone(plan.Nodes)
-	slices.SortStableFunc(order, func(a, b chain.PlannedNode) int {
-		return boolInt(a.Role != apis.RoleValidator) - boolInt(b.Role != apis.RoleValidator)
-	})
-	for _, nd := range order {
-		if !nd.Joining {
-			continue
-		}
-		fabrictest.WaitUntil(ctx, t, nd.Name+" to join the channel", func() (bool, error) { return d.Bootstrap(ctx, n, plan, nd) })
-	}
+	fabrictest.JoinAll(ctx, t, d, n, plan)
 	fabrictest.WaitUntil(ctx, t, "the chaincode host", func() (bool, error) {
 		_, err := d.Probe(ctx, plan.Nodes[len(plan.Nodes)-1])
 		return err == nil, err
@@ -205,11 +195,4 @@ func endorse(ctx context.Context, t *testing.T, node chain.PlannedNode, a *admin
 		t.Fatalf("%s: %s %v: status %d: %s", node.Name, cc, args, s, resp.GetResponse().GetMessage())
 	}
 	return resp
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
 )
 
@@ -85,6 +86,33 @@ func WaitUntil(ctx context.Context, t *testing.T, what string, cond func() (bool
 		case <-ctx.Done():
 			t.Fatalf("waiting for %s: %v (last error: %v)", what, ctx.Err(), err)
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// JoinAll joins every node of plan, all running, to the channel as the
+// controller does: Bootstrap for each Joining node until it is a member,
+// orderers first, and a member marked so in the plan and in n's status,
+// which the driver reads (a peer sets its organisation's anchor peers
+// once an orderer is a member).
+func JoinAll(ctx context.Context, t *testing.T, b chain.Bootstrapper, n *apis.Network, plan *chain.Plan) {
+	t.Helper()
+	status := func() {
+		n.Status.Nodes = nil
+		for _, pn := range plan.Nodes {
+			n.Status.Nodes = append(n.Status.Nodes, apis.NodeStatus{Name: pn.Name, Role: pn.Role, Organization: pn.Organization,
+				Phase: apis.NodeRunning, Joining: pn.Joining})
+		}
+	}
+	status()
+	for _, orderers := range []bool{true, false} {
+		for i, pn := range plan.Nodes {
+			if !pn.Joining || (pn.Role == apis.RoleValidator) != orderers {
+				continue
+			}
+			WaitUntil(ctx, t, pn.Name+" to join the channel", func() (bool, error) { return b.Bootstrap(ctx, n, plan, pn) })
+			plan.Nodes[i].Joining = false
+			status()
 		}
 	}
 }

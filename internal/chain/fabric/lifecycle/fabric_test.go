@@ -303,21 +303,6 @@ spec:
 	}
 	// Orderers first: a peer joins with the block and then pulls the
 	// channel from them.
-	order := slices.Clone(plan.Nodes)
-	slices.SortStableFunc(order, func(a, b chain.PlannedNode) int {
-		return boolInt(a.Role != apis.RoleValidator) - boolInt(b.Role != apis.RoleValidator)
-	})
-	for _, nd := range order {
-		fabrictest.WaitUntil(ctx, t, nd.Name+" to join the channel", func() (bool, error) {
-			return d.Bootstrap(ctx, nw, plan, nd)
-		})
-	}
+	fabrictest.JoinAll(ctx, t, d, nw, plan)
 	return &testNetwork{plan: plan}
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
