@@ -130,6 +130,14 @@ type EthereumSpec struct {
 // ordering service rather than validators and full nodes.
 const ChainFabric = "fabric"
 
+// FabricChannel is a channel of some of a Fabric network's peer
+// organisations, besides the one all of them share.
+type FabricChannel struct {
+	Name string `json:"name"`
+	// Organizations are its member organisations, by name (at least one).
+	Organizations []string `json:"organizations"`
+}
+
 // FabricSpec holds the settings of a Hyperledger Fabric network: its
 // ordering service and its channel. Its peer organizations are
 // spec.organizations, each with its peers.
@@ -148,6 +156,9 @@ type FabricSpec struct {
 	// Channel is the application channel every peer joins; unset, the
 	// network's name.
 	Channel string `json:"channel,omitempty"`
+	// Channels are more channels, each of some of the peer
+	// organisations: their peers join it, and every orderer orders it.
+	Channels []FabricChannel `json:"channels,omitempty"`
 	// Version is the Fabric release the network's binaries are, as
 	// major.minor: "3.1" (unset) or "2.5". The channel's capabilities are
 	// ones both run.

@@ -96,7 +96,7 @@ func anchorsSet(cfg *cb.Config, mspID string, want []channel.Address) (bool, err
 // joined the channel, is the one to set them (see setsAnchors). It
 // reports false, to be asked again, while no orderer is a member of the
 // channel to order the update.
-func anchor(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
+func anchor(ctx context.Context, n *apis.Network, plan *chain.Plan, c fabricChannel, node chain.PlannedNode) (bool, error) {
 	if !setsAnchors(plan, node) {
 		return true, nil
 	}
@@ -115,20 +115,20 @@ func anchor(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.P
 	// A peer that has been a member for a while has the channel's latest
 	// configuration; node may still be pulling blocks. The update is made
 	// against the reader's, and done once the reader has it.
-	reader, err := memberPeer(n, plan)
+	reader, err := channelMember(n, plan, c)
 	if err != nil {
 		reader = node
 	}
-	if err := setAnchors(ctx, n, plan, node.Organization, reader); err != nil {
+	if err := setAnchors(ctx, n, plan, c.name, node.Organization, reader); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-// setAnchors makes the first peers of organisation org its anchor peers,
-// unless they are, with a config update made against reader's
-// configuration; it is done once reader has it.
-func setAnchors(ctx context.Context, n *apis.Network, plan *chain.Plan, org string, reader chain.PlannedNode) error {
+// setAnchors makes the first peers of organisation org its anchor peers
+// on channel ch, unless they are, with a config update made against
+// reader's configuration; it is done once reader has it.
+func setAnchors(ctx context.Context, n *apis.Network, plan *chain.Plan, ch, org string, reader chain.PlannedNode) error {
 	mspID := MSPID(org)
 	var want []channel.Address
 	for _, a := range anchorsOf(plan, org) {
@@ -138,14 +138,14 @@ func setAnchors(ctx context.Context, n *apis.Network, plan *chain.Plan, org stri
 		}
 		want = append(want, addr)
 	}
-	cfg, err := channelConfig(ctx, plan, reader)
+	cfg, err := channelConfig(ctx, plan, ch, reader)
 	if err != nil {
 		return err
 	}
 	if ok, err := anchorsSet(cfg, mspID, want); ok || err != nil {
 		return err
 	}
-	u, err := channel.SetAnchorPeers(plan.ChainID, cfg, mspID, want)
+	u, err := channel.SetAnchorPeers(ch, cfg, mspID, want)
 	if err != nil {
 		return err
 	}
@@ -157,9 +157,9 @@ func setAnchors(ctx context.Context, n *apis.Network, plan *chain.Plan, org stri
 	if err != nil {
 		return err
 	}
-	err = orderUpdate(ctx, n, plan, a, env, reader, func(cfg *cb.Config) (bool, error) { return anchorsSet(cfg, mspID, want) })
+	err = orderUpdate(ctx, n, plan, ch, a, env, reader, func(cfg *cb.Config) (bool, error) { return anchorsSet(cfg, mspID, want) })
 	if err != nil {
-		return fmt.Errorf("set anchor peers of %s on channel %s: %w", mspID, plan.ChainID, err)
+		return fmt.Errorf("set anchor peers of %s on channel %s: %w", mspID, ch, err)
 	}
 	return nil
 }

@@ -16,15 +16,15 @@ import (
 // configuration a member peer has, signed as the channel's policy needs,
 // sent to an orderer, and done once that peer has the block it is in.
 
-// orderUpdate sends env, a config update signed as its policy needs, to
-// an orderer of the network as submitter, and waits until reader's
-// configuration satisfies done.
-func orderUpdate(ctx context.Context, n *apis.Network, plan *chain.Plan, submitter *admin, env *cb.Envelope, reader chain.PlannedNode, done func(*cb.Config) (bool, error)) error {
+// orderUpdate sends env, a config update of channel ch signed as its
+// policy needs, to an orderer of the network as submitter, and waits
+// until reader's configuration of ch satisfies done.
+func orderUpdate(ctx context.Context, n *apis.Network, plan *chain.Plan, ch string, submitter *admin, env *cb.Envelope, reader chain.PlannedNode, done func(*cb.Config) (bool, error)) error {
 	if err := broadcastTo(ctx, n, plan, submitter, env); err != nil {
 		return err
 	}
 	err := poll(ctx, func() (bool, error) {
-		cfg, err := channelConfig(ctx, plan, reader)
+		cfg, err := channelConfig(ctx, plan, ch, reader)
 		if err != nil {
 			return false, err
 		}

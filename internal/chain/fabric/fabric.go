@@ -145,6 +145,7 @@ func (d *Driver) Validate(spec *apis.NetworkSpec) apis.ErrorList {
 			errs.Add(p+".channel", "%s", msg)
 		}
 	}
+	errs = append(errs, validateChannels(spec)...)
 	switch v := f.Version; {
 	case v != "" && !slices.Contains(versions, v):
 		errs.Add(p+".version", "unsupported version %q (supported: %s)", v, strings.Join(versions, ", "))

@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -186,51 +187,57 @@ func CheckIdentityName(name string) error {
 }
 
 // RevokeIdentity revokes certPEM, an identity that organisation org's
-// CA issued, on network n's channel: a config update that adds a
-// revocation list, signed by the CA, to the organisation's MSP, signed by
-// its admin and sent to an orderer. It returns once a running peer of org
-// has the new configuration, from when peers refuse what the identity
-// signs. A certificate the channel revoked already is left as it is.
+// CA issued, on every channel of network n that org is a member of: a
+// config update that adds a revocation list, signed by the CA, to the
+// organisation's MSP, signed by its admin and sent to an orderer. It
+// returns once a running peer of org has the new configuration of each,
+// from when peers refuse what the identity signs. A channel that revoked
+// the certificate already is left as it is.
 func RevokeIdentity(ctx context.Context, n *apis.Network, plan *chain.Plan, org string, certPEM []byte) error {
 	cert, err := pki.ParseCertPEM(certPEM)
 	if err != nil {
 		return fmt.Errorf("revoke an identity of %s: %w", org, err)
 	}
-	fail := func(err error) error {
-		return fmt.Errorf("revoke %s of %s on channel %s: %w", cert.Subject.CommonName, org, plan.ChainID, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, admitWait)
 	defer cancel()
 	reader, err := memberPeerOf(n, plan, org)
 	if err != nil {
-		return fail(err)
+		return fmt.Errorf("revoke %s of %s: %w", cert.Subject.CommonName, org, err)
 	}
+	for _, c := range channelsOfOrg(n, org) {
+		if err := revokeOn(ctx, n, plan, c.name, org, cert, reader); err != nil {
+			return fmt.Errorf("revoke %s of %s on channel %s: %w", cert.Subject.CommonName, org, c.name, err)
+		}
+	}
+	return nil
+}
+
+// revokeOn revokes cert of org on channel ch, unless it is revoked there,
+// with an update made against reader's configuration.
+func revokeOn(ctx context.Context, n *apis.Network, plan *chain.Plan, ch, org string, cert *x509.Certificate, reader chain.PlannedNode) error {
 	mspID := MSPID(org)
-	cfg, err := channelConfig(ctx, plan, reader)
+	cfg, err := channelConfig(ctx, plan, ch, reader)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if done, err := channel.Revoked(cfg, mspID, cert); done || err != nil {
 		return err
 	}
 	ca, err := loadOrgCA(plan, org, artCA)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	u, err := channel.RevokeCertificates(plan.ChainID, cfg, mspID, ca.Cert, ca.Key, cert)
+	u, err := channel.RevokeCertificates(ch, cfg, mspID, ca.Cert, ca.Key, cert)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	a, err := loadAdmin(plan, org)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	env, err := signAsAdmin(u, a)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	if err := orderUpdate(ctx, n, plan, a, env, reader, func(cfg *cb.Config) (bool, error) { return channel.Revoked(cfg, mspID, cert) }); err != nil {
-		return fail(err)
-	}
-	return nil
+	return orderUpdate(ctx, n, plan, ch, a, env, reader, func(cfg *cb.Config) (bool, error) { return channel.Revoked(cfg, mspID, cert) })
 }

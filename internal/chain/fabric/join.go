@@ -24,31 +24,41 @@ import (
 )
 
 // Bootstrap implements chain.Bootstrapper: it joins a running orderer or
-// peer to the network's channel, and reports whether it is a member. An
-// orderer is one once its channel participation API lists the channel and
-// the channel's Raft has a leader that hears from a majority of the
-// consenters, so that a network Running can order; a peer once it lists
-// the channel among its own and, when it is the one to set them, its
-// organisation's anchor peers are in the channel's configuration (see
+// peer to the network's channels (an orderer to every one, a peer to its
+// organisation's), and reports whether it is a member of all. An orderer
+// is one of a channel once its channel participation API lists the
+// channel and the channel's Raft has a leader that hears from a majority
+// of the consenters, so that a network Running can order; a peer once it
+// lists the channel among its own and, when it is the one to set them,
+// its organisation's anchor peers are in the channel's configuration (see
 // anchor).
 func (d *Driver) Bootstrap(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
-	ch := plan.ChainID
-	block := plan.Artifact(BlockPath(ch))
-	if block == nil {
-		return false, fmt.Errorf("the plan has no genesis block of channel %s", ch)
-	}
 	admin, err := loadAdmin(plan, node.Organization)
 	if err != nil {
 		return false, err
 	}
-	if node.Role == apis.RoleValidator {
-		return d.joinOrderer(ctx, node, admin, ch, block)
+	channels := channelsOf(n)
+	if node.Role != apis.RoleValidator {
+		channels = channelsOfOrg(n, node.Organization)
 	}
-	joined, err := joinPeer(ctx, node, admin, ch, block)
-	if err != nil || !joined {
-		return false, err
+	all := true
+	for _, c := range channels {
+		block := plan.Artifact(BlockPath(c.name))
+		if block == nil {
+			return false, fmt.Errorf("the plan has no genesis block of channel %s", c.name)
+		}
+		var member bool
+		if node.Role == apis.RoleValidator {
+			member, err = d.joinOrderer(ctx, node, admin, c.name, block)
+		} else if member, err = joinPeer(ctx, node, admin, c.name, block); member && err == nil {
+			member, err = anchor(ctx, n, plan, c, node)
+		}
+		if err != nil {
+			return false, err
+		}
+		all = all && member
 	}
-	return anchor(ctx, n, plan, node)
+	return all, nil
 }
 
 // admin is an organisation's admin: its signing identity, and the TLS

@@ -103,11 +103,12 @@ func hasConsenter(cfg *cb.Config, c channel.Consenter) (bool, error) {
 	return slices.Contains(addrs, channel.Address{Host: c.Host, Port: c.Port}), nil
 }
 
-// consenterChange is what a change of the consenters by orderer node
-// starts from: the orderer organisation's admin, who signs it, a member
-// peer, whose configuration it is made against, the node as a consenter,
-// and whether the configuration has it.
+// consenterChange is what a change of channel ch's consenters by
+// orderer node starts from: the orderer organisation's admin, who signs
+// it, a member peer of the channel, whose configuration it is made
+// against, the node as a consenter, and whether the configuration has it.
 type consenterChange struct {
+	ch     string
 	admin  *admin
 	reader chain.PlannedNode
 	c      channel.Consenter
@@ -115,19 +116,19 @@ type consenterChange struct {
 	in     bool
 }
 
-func loadConsenterChange(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (*consenterChange, error) {
-	var ch consenterChange
+func loadConsenterChange(ctx context.Context, n *apis.Network, plan *chain.Plan, c fabricChannel, node chain.PlannedNode) (*consenterChange, error) {
+	ch := consenterChange{ch: c.name}
 	var err error
 	if ch.admin, err = loadAdmin(plan, node.Organization); err != nil {
 		return nil, err
 	}
-	if ch.reader, err = memberPeer(n, plan); err != nil {
+	if ch.reader, err = channelMember(n, plan, c); err != nil {
 		return nil, err
 	}
 	if ch.c, err = consenterOf(plan, node); err != nil {
 		return nil, err
 	}
-	if ch.cfg, err = channelConfig(ctx, plan, ch.reader); err != nil {
+	if ch.cfg, err = channelConfig(ctx, plan, c.name, ch.reader); err != nil {
 		return nil, err
 	}
 	if ch.in, err = hasConsenter(ch.cfg, ch.c); err != nil {
@@ -144,7 +145,7 @@ func (ch *consenterChange) order(ctx context.Context, n *apis.Network, plan *cha
 	if err != nil {
 		return err
 	}
-	return orderUpdate(ctx, n, plan, ch.admin, env, ch.reader, func(cfg *cb.Config) (bool, error) {
+	return orderUpdate(ctx, n, plan, ch.ch, ch.admin, env, ch.reader, func(cfg *cb.Config) (bool, error) {
 		has, err := hasConsenter(cfg, ch.c)
 		return has == in, err
 	})
@@ -165,49 +166,62 @@ func (d *Driver) admitOrderer(ctx context.Context, n *apis.Network, plan *chain.
 	}
 	ctx, cancel := context.WithTimeout(ctx, admitWait)
 	defer cancel()
-	ch, err := loadConsenterChange(ctx, n, plan, node)
-	if err != nil {
-		return false, err
-	}
-	if !ch.in {
-		u, err := channel.AddConsenter(plan.ChainID, ch.cfg, MSPID(node.Organization), ch.c)
+	all := true
+	for _, c := range channelsOf(n) {
+		ch, err := loadConsenterChange(ctx, n, plan, c, node)
 		if err != nil {
 			return false, err
 		}
-		if err := ch.order(ctx, n, plan, u, true); err != nil {
-			return false, fmt.Errorf("make %s a consenter of channel %s: %w", node.Name, plan.ChainID, err)
+		if !ch.in {
+			u, err := channel.AddConsenter(c.name, ch.cfg, MSPID(node.Organization), ch.c)
+			if err != nil {
+				return false, err
+			}
+			if err := ch.order(ctx, n, plan, u, true); err != nil {
+				return false, fmt.Errorf("make %s a consenter of channel %s: %w", node.Name, c.name, err)
+			}
 		}
+		// The orderer joins with the block that made it a consenter, or
+		// a later config block: it pulls the blocks before it from the
+		// other orderers.
+		block, err := configBlock(ctx, plan, c.name, ch.reader)
+		if err != nil {
+			return false, err
+		}
+		joined, err := d.joinOrderer(ctx, node, ch.admin, c.name, block)
+		if err != nil {
+			return false, err
+		}
+		all = all && joined
 	}
-	// The orderer joins with the block that made it a consenter, or a
-	// later config block: it pulls the blocks before it from the other
-	// orderers.
-	block, err := configBlock(ctx, plan, ch.reader)
-	if err != nil {
-		return false, err
-	}
-	return d.joinOrderer(ctx, node, ch.admin, plan.ChainID, block)
+	return all, nil
 }
 
 // retireOrderer takes an orderer out of the channel's consenters, unless
 // it is out, and reports true once a member peer has the update.
 func retireOrderer(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
-	ch, err := loadConsenterChange(ctx, n, plan, node)
-	if err != nil || !ch.in {
-		return err == nil, err
-	}
-	u, err := channel.RemoveConsenter(plan.ChainID, ch.cfg, MSPID(node.Organization), channel.Address{Host: ch.c.Host, Port: ch.c.Port})
-	if err != nil {
-		return false, err
-	}
-	if err := ch.order(ctx, n, plan, u, false); err != nil {
-		return false, fmt.Errorf("take %s out of the consenters of channel %s: %w", node.Name, plan.ChainID, err)
+	for _, c := range channelsOf(n) {
+		ch, err := loadConsenterChange(ctx, n, plan, c, node)
+		if err != nil {
+			return false, err
+		}
+		if !ch.in {
+			continue
+		}
+		u, err := channel.RemoveConsenter(c.name, ch.cfg, MSPID(node.Organization), channel.Address{Host: ch.c.Host, Port: ch.c.Port})
+		if err != nil {
+			return false, err
+		}
+		if err := ch.order(ctx, n, plan, u, false); err != nil {
+			return false, fmt.Errorf("take %s out of the consenters of channel %s: %w", node.Name, c.name, err)
+		}
 	}
 	return true, nil
 }
 
-// configBlock is the channel's latest config block as peer has it (CSCC
+// configBlock is channel ch's latest config block as peer has it (CSCC
 // GetConfigBlock), asked as its organisation's admin.
-func configBlock(ctx context.Context, plan *chain.Plan, peer chain.PlannedNode) ([]byte, error) {
+func configBlock(ctx context.Context, plan *chain.Plan, ch string, peer chain.PlannedNode) ([]byte, error) {
 	a, err := loadAdmin(plan, peer.Organization)
 	if err != nil {
 		return nil, err
@@ -217,13 +231,13 @@ func configBlock(ctx context.Context, plan *chain.Plan, peer chain.PlannedNode) 
 		return nil, err
 	}
 	defer conn.Close()
-	resp, err := invoke(ctx, pb.NewEndorserClient(conn), a, "cscc", "GetConfigBlock", []byte(plan.ChainID))
+	resp, err := invoke(ctx, pb.NewEndorserClient(conn), a, "cscc", "GetConfigBlock", []byte(ch))
 	if err != nil {
-		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
+		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, ch, err)
 	}
 	b := resp.GetResponse().GetPayload()
 	if err := proto.Unmarshal(b, &cb.Block{}); err != nil {
-		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
+		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, ch, err)
 	}
 	return b, nil
 }

@@ -117,7 +117,8 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 		nodes = append(nodes, nd)
 	}
 
-	block, err := genesisBlock(chName, n, orgs, ordererOrg, nodes)
+	channels := channelsOf(n)
+	block, err := genesisBlock(channels[0], n, orgs, ordererOrg, nodes)
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", n.Metadata.Name, err)
 	}
@@ -133,6 +134,16 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 		plan.Nodes = append(plan.Nodes, pn)
 	}
 	plan.Artifacts = append(plan.Artifacts, blockFile)
+	// The other channels' genesis blocks: the nodes join with them, and
+	// keep none in their homes (a node's block names its shared channel,
+	// see channelOf).
+	for _, c := range channels[1:] {
+		b, err := genesisBlock(c, n, orgs, ordererOrg, nodes)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s: channel %s: %w", n.Metadata.Name, c.name, err)
+		}
+		plan.Artifacts = append(plan.Artifacts, runtime.File{Path: BlockPath(c.name), Data: b, Mode: 0o644})
+	}
 	for _, name := range append([]string{ordererOrg}, orgNames(n.Spec.Organizations)...) {
 		files, err := orgArtifacts(orgs[name])
 		if err != nil {
@@ -223,15 +234,15 @@ func channelOf(spec runtime.NodeSpec) string {
 	return ""
 }
 
-// genesisBlock is block 0 of the network's channel: every peer
-// organisation a member, the orderers its Raft consenters.
-func genesisBlock(name string, n *apis.Network, orgs map[string]*org, ordererOrg string, nodes []*node) ([]byte, error) {
+// genesisBlock is block 0 of channel c of the network: its peer
+// organisations members, the orderers its consenters.
+func genesisBlock(c fabricChannel, n *apis.Network, orgs map[string]*org, ordererOrg string, nodes []*node) ([]byte, error) {
 	member := func(o *org) channel.Organization {
 		return channel.Organization{MSPID: o.mspID, CACert: o.cas.MSP.Cert, TLSCACert: o.cas.TLS.Cert}
 	}
-	spec := channel.Spec{Name: name}
-	for _, o := range n.Spec.Organizations {
-		spec.PeerOrgs = append(spec.PeerOrgs, member(orgs[o.Name]))
+	spec := channel.Spec{Name: c.name}
+	for _, o := range c.orgs {
+		spec.PeerOrgs = append(spec.PeerOrgs, member(orgs[o]))
 	}
 	ord := member(orgs[ordererOrg])
 	for _, nd := range nodes {

@@ -64,6 +64,15 @@ func validateOrgChange(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) 
 			errs.Add("spec.organizations", "would take out every organisation of the channel (%v): at least one stays; delete the network instead", gone)
 		}
 	}
+	if f := spec.Fabric; f != nil {
+		for i, c := range f.Channels {
+			for _, o := range gone {
+				if slices.Contains(c.Organizations, o) {
+					errs.Add(apis.Index("spec.fabric.channels", i), "organisation %s is a member of channel %s, which keeps its members as the network was created: an organisation of more than the shared channel cannot leave yet", o, c.Name)
+				}
+			}
+		}
+	}
 	if updates && status != nil {
 		peer, orderer := false, false
 		for _, s := range status.Nodes {
@@ -115,8 +124,14 @@ func (d *Driver) Retire(ctx context.Context, n *apis.Network, plan *chain.Plan, 
 	if !slices.ContainsFunc(anchorsOf(plan, org), func(a chain.PlannedNode) bool { return a.Name == node.Name }) {
 		return true, nil
 	}
-	if err := setAnchors(ctx, n, &staying, org, reader); err != nil {
-		return false, err
+	for _, c := range channelsOfOrg(n, org) {
+		reader, err := channelMember(n, &staying, c)
+		if err != nil {
+			return false, err
+		}
+		if err := setAnchors(ctx, n, &staying, c.name, org, reader); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
 }
@@ -126,7 +141,7 @@ func (d *Driver) Retire(ctx context.Context, n *apis.Network, plan *chain.Plan, 
 // configuration; it is done once reader has it.
 func removeFromChannel(ctx context.Context, n *apis.Network, plan *chain.Plan, org string, reader chain.PlannedNode) error {
 	ch, mspID := plan.ChainID, MSPID(org)
-	cfg, err := channelConfig(ctx, plan, reader)
+	cfg, err := channelConfig(ctx, plan, plan.ChainID, reader)
 	if err != nil {
 		return err
 	}
@@ -141,7 +156,7 @@ func removeFromChannel(ctx context.Context, n *apis.Network, plan *chain.Plan, o
 	if err != nil {
 		return err
 	}
-	err = orderUpdate(ctx, n, plan, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return !hasOrg(cfg, mspID), nil })
+	err = orderUpdate(ctx, n, plan, plan.ChainID, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return !hasOrg(cfg, mspID), nil })
 	if err != nil {
 		return fmt.Errorf("remove organisation %s from channel %s: %w", mspID, ch, err)
 	}

@@ -242,12 +242,22 @@ func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, n
 	if err := d.addToChannel(ctx, n, plan, node.Organization, genesis); err != nil {
 		return false, err
 	}
-	joined, err := joinPeer(ctx, node, a, ch, genesis)
-	if err != nil || !joined {
-		return false, err
-	}
-	if ok, err := anchor(ctx, n, plan, node); !ok || err != nil {
-		return false, err
+	// A new organisation is a member of the shared channel alone; a new
+	// peer of an organisation joins every channel of it.
+	for _, c := range channelsOfOrg(n, node.Organization) {
+		block := genesis
+		if c.name != ch {
+			if block = plan.Artifact(BlockPath(c.name)); block == nil {
+				return false, fmt.Errorf("the plan has no genesis block of channel %s", c.name)
+			}
+		}
+		joined, err := joinPeer(ctx, node, a, c.name, block)
+		if err != nil || !joined {
+			return false, err
+		}
+		if ok, err := anchor(ctx, n, plan, c, node); !ok || err != nil {
+			return false, err
+		}
 	}
 	return catchUpChaincode(ctx, n, plan, node, a)
 }
@@ -271,7 +281,7 @@ func (d *Driver) addToChannel(ctx context.Context, n *apis.Network, plan *chain.
 	if err != nil {
 		return err
 	}
-	cfg, err := channelConfig(ctx, plan, reader)
+	cfg, err := channelConfig(ctx, plan, plan.ChainID, reader)
 	if err != nil {
 		return err
 	}
@@ -299,7 +309,7 @@ func (d *Driver) addToChannel(ctx context.Context, n *apis.Network, plan *chain.
 	}
 	// The orderers cut a config update into a block of its own at once;
 	// the new peer joins once a member peer has it.
-	err = orderUpdate(ctx, n, plan, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return hasOrg(cfg, mspID), nil })
+	err = orderUpdate(ctx, n, plan, plan.ChainID, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return hasOrg(cfg, mspID), nil })
 	if err != nil {
 		return fmt.Errorf("add organisation %s to channel %s: %w", mspID, ch, err)
 	}
@@ -327,16 +337,17 @@ func memberPeer(n *apis.Network, plan *chain.Plan) (chain.PlannedNode, error) {
 	return chain.PlannedNode{}, fmt.Errorf("no peer of channel %s runs to read its configuration from", plan.ChainID)
 }
 
-// channelConfig is the channel's configuration as peer has it: its last
-// config block (CSCC GetConfigBlock), asked as its organisation's admin.
-func channelConfig(ctx context.Context, plan *chain.Plan, peer chain.PlannedNode) (*cb.Config, error) {
-	raw, err := configBlock(ctx, plan, peer)
+// channelConfig is the configuration of channel ch as peer has it: its
+// last config block (CSCC GetConfigBlock), asked as its organisation's
+// admin.
+func channelConfig(ctx context.Context, plan *chain.Plan, ch string, peer chain.PlannedNode) (*cb.Config, error) {
+	raw, err := configBlock(ctx, plan, ch, peer)
 	if err != nil {
 		return nil, err
 	}
 	var b cb.Block
 	if err := proto.Unmarshal(raw, &b); err != nil {
-		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, plan.ChainID, err)
+		return nil, fmt.Errorf("%s: config block of %s: %w", peer.Name, ch, err)
 	}
 	return channel.ConfigFromBlock(&b)
 }

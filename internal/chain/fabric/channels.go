@@ -1,0 +1,113 @@
+package fabric
+
+import (
+	"slices"
+
+	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
+)
+
+// A network has one channel every peer organisation is a member of, the
+// plan's ChainID: the one the explorer indexes, chaincode is deployed on,
+// and calls go to unless they name another. spec.fabric.channels adds
+// channels of some of the organisations: their peers join them, every
+// orderer orders them, and each member organisation sets its anchor
+// peers on each. Their genesis blocks are among the plan's artifacts.
+
+// maxChannels bounds spec.fabric.channels.
+const maxChannels = 16
+
+// fabricChannel is a channel of the network and its member organisations.
+type fabricChannel struct {
+	name string
+	orgs []string
+}
+
+func (c fabricChannel) has(org string) bool { return slices.Contains(c.orgs, org) }
+
+// channelsOf are the channels of network n: the one every organisation
+// shares, then spec.fabric.channels.
+func channelsOf(n *apis.Network) []fabricChannel {
+	var all []string
+	for _, o := range n.Spec.Organizations {
+		all = append(all, o.Name)
+	}
+	out := []fabricChannel{{name: ChannelName(n.Metadata.Name, n.Spec.Fabric), orgs: all}}
+	if f := n.Spec.Fabric; f != nil {
+		for _, c := range f.Channels {
+			out = append(out, fabricChannel{name: c.Name, orgs: c.Organizations})
+		}
+	}
+	return out
+}
+
+// channelsOfOrg are the channels org is a member of.
+func channelsOfOrg(n *apis.Network, org string) []fabricChannel {
+	var out []fabricChannel
+	for _, c := range channelsOf(n) {
+		if c.has(org) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// validateChannels checks spec.fabric.channels: valid names, none twice
+// nor the network's shared channel (which needs the network's name, so
+// only a channel named in spec.fabric.channel is compared), members that
+// are organisations of the spec, each once, at least one.
+func validateChannels(spec *apis.NetworkSpec) apis.ErrorList {
+	var errs apis.ErrorList
+	f := spec.Fabric
+	if f == nil || len(f.Channels) == 0 {
+		return nil
+	}
+	if len(f.Channels) > maxChannels {
+		errs.Add("spec.fabric.channels", "%d channels, at most %d", len(f.Channels), maxChannels)
+		return errs
+	}
+	orgs := map[string]bool{}
+	for _, o := range spec.Organizations {
+		orgs[o.Name] = true
+	}
+	seen := map[string]bool{}
+	if f.Channel != "" {
+		seen[f.Channel] = true
+	}
+	for i, c := range f.Channels {
+		p := apis.Index("spec.fabric.channels", i)
+		switch msg := checkChannel(c.Name); {
+		case c.Name == "":
+			errs.Add(apis.Path(p, "name"), "required")
+		case msg != "":
+			errs.Add(apis.Path(p, "name"), "%s", msg)
+		case seen[c.Name]:
+			errs.Add(apis.Path(p, "name"), "channel %q is named twice (spec.fabric.channel is the channel every organisation shares)", c.Name)
+		}
+		seen[c.Name] = true
+		if len(c.Organizations) == 0 {
+			errs.Add(apis.Path(p, "organizations"), "required: at least one of the peer organisations")
+		}
+		members := map[string]bool{}
+		for j, o := range c.Organizations {
+			q := apis.Index(apis.Path(p, "organizations"), j)
+			switch {
+			case !orgs[o]:
+				errs.Add(q, "%q is not one of spec.organizations", o)
+			case members[o]:
+				errs.Add(q, "%q is named twice", o)
+			}
+			members[o] = true
+		}
+	}
+	return errs
+}
+
+// channelMember is a peer that runs, has joined, and whose organisation
+// is a member of channel c.
+func channelMember(n *apis.Network, plan *chain.Plan, c fabricChannel) (chain.PlannedNode, error) {
+	sub := *plan
+	sub.Nodes = slices.DeleteFunc(slices.Clone(plan.Nodes), func(pn chain.PlannedNode) bool { return !c.has(pn.Organization) })
+	sub.ChainID = c.name
+	return memberPeer(n, &sub)
+}
