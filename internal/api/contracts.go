@@ -38,6 +38,11 @@ type ContractRequest struct {
 	// Args are the constructor's arguments, as text, for chains whose
 	// contracts take them (an EVM contract's constructor).
 	Args []string `json:"args,omitempty"`
+	// EndorsementPolicy is who must endorse the contract's transactions,
+	// on chains whose contracts have such a policy (Fabric: ANY, MAJORITY,
+	// ALL, or a signature policy expression); empty is the chain's
+	// default. Other chains refuse it.
+	EndorsementPolicy string `json:"endorsementPolicy,omitempty"`
 }
 
 // Contract is a contract on a network: its newest revision, and on
@@ -57,6 +62,7 @@ type ContractList struct {
 const (
 	maxContractArgs     = 32
 	maxContractArgBytes = 4096
+	maxPolicyBytes      = 4096
 )
 
 // contractDriver is the network's chain driver, when it deploys contracts.
@@ -385,6 +391,9 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 			errs.Add(fmt.Sprintf("args[%d]", i), "has %d bytes; at most %d are taken", len(a), maxContractArgBytes)
 		}
 	}
+	if len(req.EndorsementPolicy) > maxPolicyBytes {
+		errs.Add("endorsementPolicy", "has %d bytes; at most %d are taken", len(req.EndorsementPolicy), maxPolicyBytes)
+	}
 	if invalid(w, r, errs) {
 		return
 	}
@@ -425,8 +434,8 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 	case action == apis.ContractUpgrade && (ref.Owner != current.Package.Owner || ref.Name != current.Package.Name):
 		invalid(w, r, apis.ErrorList{{Field: "package", Detail: fmt.Sprintf("%s is not a version of %s/%s, the package of contract %s", ref, current.Package.Owner, current.Package.Name, name)}})
 		return
-	case action == apis.ContractUpgrade && ref.Version == current.Package.Version:
-		refuse("contract %s already runs %s", name, ref)
+	case action == apis.ContractUpgrade && ref.Version == current.Package.Version && req.EndorsementPolicy == current.EndorsementPolicy:
+		refuse("contract %s already runs %s with that endorsement policy", name, ref)
 		return
 	}
 
@@ -451,15 +460,20 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 			return
 		}
 		rev.State, rev.Package = apis.ContractDeployed, pkg.Ref()
-		rev.Args = req.Args
+		rev.Args, rev.EndorsementPolicy = req.Args, req.EndorsementPolicy
 		var plan *chain.Plan
 		if plan, err = a.deployPlan(r, n, driver); err != nil {
 			a.storeError(w, r, err)
 			return
 		}
-		res, err = driver.DeployContract(ctx, n, chain.DeployRequest{Name: name, Package: pkg, Current: current, Args: req.Args, Plan: plan})
+		res, err = driver.DeployContract(ctx, n, chain.DeployRequest{Name: name, Package: pkg, Current: current, Args: req.Args,
+			EndorsementPolicy: req.EndorsementPolicy, Plan: plan})
 	}
+	var fieldErrs apis.ErrorList
 	switch {
+	case errors.As(err, &fieldErrs):
+		invalid(w, r, fieldErrs)
+		return
 	case errors.Is(err, chain.ErrContractRefused):
 		writeProblem(w, r, Problem{Type: ProblemContractRefused, Status: http.StatusConflict, Detail: err.Error()})
 		return

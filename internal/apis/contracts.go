@@ -148,9 +148,13 @@ type ContractRevision struct {
 	TxHash string `json:"txHash,omitempty"`
 	Height int64  `json:"height,omitempty"`
 	// Args are the constructor arguments a deploy or upgrade gave.
-	Args  []string  `json:"args,omitempty"`
-	Actor string    `json:"actor,omitempty"`
-	Time  time.Time `json:"time"`
+	Args []string `json:"args,omitempty"`
+	// EndorsementPolicy is who must endorse the contract's transactions,
+	// as the deploy or upgrade gave it, on chains that have such a
+	// policy; empty is the chain's default.
+	EndorsementPolicy string    `json:"endorsementPolicy,omitempty"`
+	Actor             string    `json:"actor,omitempty"`
+	Time              time.Time `json:"time"`
 }
 
 var versionPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)

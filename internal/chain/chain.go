@@ -382,6 +382,12 @@ type DeployRequest struct {
 	// order the contract declares them; a driver whose contracts take
 	// none refuses any.
 	Args []string
+	// EndorsementPolicy is who must endorse the contract's transactions,
+	// in the chain's own terms, for chains whose contracts have such a
+	// policy (a Fabric chaincode's); "" is the chain's default. A driver
+	// whose contracts have none refuses any, with an apis.ErrorList
+	// naming the field endorsementPolicy.
+	EndorsementPolicy string
 	// Plan is the network's stored plan, for drivers that deploy with
 	// the network's keys (a PlanLedger: a Fabric organisation's admin
 	// installs and approves chaincode); nil for the others.

@@ -187,7 +187,7 @@ func newPackageCmd(g *globals) *cobra.Command {
 				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 					return err
 				}
-				if err := os.WriteFile(dst, f.Content(), 0o644); err != nil {
+				if err := os.WriteFile(dst, f.Content(), 0o644); err != nil { //nolint:gosec // a package's files are public, as its source is
 					return err
 				}
 			}
@@ -260,7 +260,10 @@ func readPackageDir(dir string) ([]apis.PackageFile, error) {
 
 func newContractCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "contract", Short: "Deploy, upgrade and remove contracts on a network"}
-	var ctorArgs []string
+	var (
+		ctorArgs []string
+		policy   string
+	)
 	change := func(use, short string, nargs int, method string, body func(args []string) any, path func(args []string) string) *cobra.Command {
 		return &cobra.Command{
 			Use:   use,
@@ -291,12 +294,15 @@ func newContractCmd(g *globals) *cobra.Command {
 	}
 	byName := func(args []string) string { return "/contracts/" + url.PathEscape(args[1]) }
 	deploy := change("deploy NETWORK NAME OWNER/PACKAGE@VERSION", "Deploy a package as contract NAME", 3, http.MethodPost,
-		func(a []string) any { return api.ContractRequest{Name: a[1], Package: a[2], Args: ctorArgs} },
+		func(a []string) any {
+			return api.ContractRequest{Name: a[1], Package: a[2], Args: ctorArgs, EndorsementPolicy: policy}
+		},
 		func([]string) string { return "/contracts" })
 	upgrade := change("upgrade NETWORK NAME OWNER/PACKAGE@VERSION", "Move contract NAME to another version of its package", 3, http.MethodPut,
-		func(a []string) any { return api.ContractRequest{Package: a[2], Args: ctorArgs} }, byName)
+		func(a []string) any { return api.ContractRequest{Package: a[2], Args: ctorArgs, EndorsementPolicy: policy} }, byName)
 	for _, c := range []*cobra.Command{deploy, upgrade} {
 		c.Flags().StringArrayVar(&ctorArgs, "arg", nil, "a constructor argument, in the order the contract declares them (repeat the flag for each)")
+		c.Flags().StringVar(&policy, "endorsement-policy", "", "on Fabric, who must endorse: ANY, MAJORITY, ALL or an expression such as \"OR('Org1MSP.peer','Org2MSP.peer')\" (default: the channel's)")
 	}
 	cmd.AddCommand(
 		deploy,

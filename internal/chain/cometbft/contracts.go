@@ -113,7 +113,7 @@ func manifest(p *apis.Package) (moduleManifest, error) {
 	}
 	var m moduleManifest
 	if err := json.Unmarshal(f.Content(), &m); err != nil {
-		return m, fmt.Errorf("is not valid JSON: %v", err)
+		return m, fmt.Errorf("is not valid JSON: %w", err)
 	}
 	return m, nil
 }
@@ -126,6 +126,10 @@ func moduleRef(module string) string { return "module/" + module }
 // versions agree.
 func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.DeployRequest) (chain.ContractResult, error) {
 	name, pkg, current := req.Name, req.Package, req.Current
+	if req.EndorsementPolicy != "" {
+		return chain.ContractResult{}, apis.ErrorList{{Field: "endorsementPolicy",
+			Detail: "a module of a CometBFT application has no endorsement policy: the validators run every transaction; leave it out"}}
+	}
 	if len(req.Args) > 0 {
 		return chain.ContractResult{}, fmt.Errorf("%w: a module of the application takes no arguments; %d given", chain.ErrContractRefused, len(req.Args))
 	}
@@ -135,7 +139,7 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	}
 	m, err := manifest(pkg)
 	if err != nil {
-		return chain.ContractResult{}, fmt.Errorf("%w: package %s: %s %v", chain.ErrContractRefused, pkg.Ref(), ModuleFile, err)
+		return chain.ContractResult{}, fmt.Errorf("%w: package %s: %s %w", chain.ErrContractRefused, pkg.Ref(), ModuleFile, err)
 	}
 	ref := moduleRef(m.Module)
 	if current != nil && current.State == apis.ContractDeployed && current.Ref != ref {

@@ -263,17 +263,21 @@ func constructorData(parsed *abi.ABI, code []byte, args []string) ([]byte, error
 // contract's new revision names the new address, and the old one stays on
 // the chain as it was.
 func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.DeployRequest) (chain.ContractResult, error) {
+	if req.EndorsementPolicy != "" {
+		return chain.ContractResult{}, apis.ErrorList{{Field: "endorsementPolicy",
+			Detail: "an EVM contract has no endorsement policy: every transaction runs on every node; leave it out"}}
+	}
 	f, ok := req.Package.File(ArtifactFile)
 	if !ok {
 		return chain.ContractResult{}, fmt.Errorf("%w: package %s has no %s", chain.ErrContractRefused, req.Package.Ref(), ArtifactFile)
 	}
 	parsed, code, err := parseArtifact(f.Content())
 	if err != nil {
-		return chain.ContractResult{}, fmt.Errorf("%w: package %s: %s %v", chain.ErrContractRefused, req.Package.Ref(), ArtifactFile, err)
+		return chain.ContractResult{}, fmt.Errorf("%w: package %s: %s %w", chain.ErrContractRefused, req.Package.Ref(), ArtifactFile, err)
 	}
 	data, err := constructorData(parsed, code, req.Args)
 	if err != nil {
-		return chain.ContractResult{}, fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, req.Package.Ref(), err)
+		return chain.ContractResult{}, fmt.Errorf("%w: package %s: %w", chain.ErrContractRefused, req.Package.Ref(), err)
 	}
 	var lastErr error
 	for _, node := range chain.ReadyNodes(n) {
@@ -289,7 +293,7 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	if lastErr == nil {
 		lastErr = fmt.Errorf("none of %s's sealers is running", n.Metadata.Name)
 	}
-	return chain.ContractResult{}, fmt.Errorf("%w: %v", chain.ErrUnavailable, lastErr)
+	return chain.ContractResult{}, fmt.Errorf("%w: %v", chain.ErrUnavailable, lastErr) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 }
 
 // txArgs is a transaction as eth_sendTransaction and eth_estimateGas take
@@ -323,7 +327,7 @@ func (d *Driver) deployFrom(ctx context.Context, node chain.PlannedNode, data []
 			if strings.Contains(err.Error(), "PUSH0") {
 				hint = " (the code was compiled for Shanghai or later; compile with evmVersion london)"
 			}
-			return chain.ContractResult{}, fmt.Errorf("%w: the constructor fails: %v%s", chain.ErrContractRefused, err, hint)
+			return chain.ContractResult{}, fmt.Errorf("%w: the constructor fails: %v%s", chain.ErrContractRefused, err, hint) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 		}
 		return chain.ContractResult{}, fmt.Errorf("%s: eth_estimateGas: %w", node.Name, err)
 	}
@@ -335,7 +339,7 @@ func (d *Driver) deployFrom(ctx context.Context, node chain.PlannedNode, data []
 	var hash common.Hash
 	if err := c.CallContext(ctx, &hash, "eth_sendTransaction", tx); err != nil {
 		if refusal(err) {
-			return chain.ContractResult{}, fmt.Errorf("%w: %s refused the creation transaction: %v", chain.ErrContractRefused, node.Name, err)
+			return chain.ContractResult{}, fmt.Errorf("%w: %s refused the creation transaction: %v", chain.ErrContractRefused, node.Name, err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 		}
 		return chain.ContractResult{}, fmt.Errorf("%s: eth_sendTransaction: %w", node.Name, err)
 	}

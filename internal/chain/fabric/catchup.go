@@ -28,10 +28,10 @@ import (
 // still pulls the channel's blocks. Each step is skipped when done, so a
 // call after a failure picks up where it was.
 //
-// A definition whose endorsement policy is no channel policy reference
-// (a signature policy, which ChainDock does not make) is not approved
-// for the new organisation: its approval would have to repeat the
-// policy exactly.
+// The approval repeats the committed definition's endorsement policy
+// byte for byte, as _lifecycle stores it (a channel policy reference or
+// a signature policy alike): Fabric counts an approval only when its
+// definition is the committed one exactly.
 func catchUpChaincode(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode, a *admin) (bool, error) {
 	ref, err := memberPeerOf(n, plan, node.Organization)
 	if err != nil {
@@ -77,9 +77,6 @@ func catchUpChaincode(ctx context.Context, n *apis.Network, plan *chain.Plan, no
 
 	done := true
 	for _, def := range defs {
-		if def.EndorsementPolicy == "" {
-			continue
-		}
 		approval, err := lifecycle.Approved(ctx, rconn, rs, ch, def.Name, def.Sequence)
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", ref.Name, err)
@@ -122,7 +119,7 @@ func catchUpChaincode(ctx context.Context, n *apis.Network, plan *chain.Plan, no
 		}
 		approve := lifecycle.Definition{
 			Name: def.Name, Version: def.Version, Sequence: def.Sequence, PackageID: approval.PackageID,
-			EndorsementPolicy: def.EndorsementPolicy, InitRequired: def.InitRequired,
+			ValidationParameter: def.ValidationParameter, InitRequired: def.InitRequired,
 		}
 		if _, err := lifecycle.Approve(ctx, conn, orderer, s, ch, approve); err != nil {
 			return false, fmt.Errorf("%s: %w", node.Name, err)

@@ -126,12 +126,12 @@ func chaincodePackage(n *apis.Network, p *apis.Package, plan *chain.Plan) ([]byt
 	}
 	conn, err := builder.ParseConnection(f.Content(), time.Now())
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, p.Ref(), err)
+		return nil, "", fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, p.Ref(), err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 	}
 	label := chaincodeLabel(p.Name, p.Version)
 	pkg, err := lifecycle.Package(label, conn)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, p.Ref(), err)
+		return nil, "", fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, p.Ref(), err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 	}
 	return pkg, label, nil
 }
@@ -140,10 +140,12 @@ func chaincodePackage(n *apis.Network, p *apis.Package, plan *chain.Plan) ([]byt
 // lifecycle, as the organisations' admins, whose keys the plan keeps:
 // the package is installed on every peer of every organisation, each
 // organisation approves the definition (the contract's name, the
-// package's version, the next sequence, the installed package), one
+// package's version, the next sequence, the installed package, and the
+// request's endorsement policy or the channel's default), one
 // admin commits it with a peer of each organisation endorsing, and it is
 // deployed once every organisation's peer runs that sequence. A new
-// chaincode is sequence 1, an upgrade the next. The steps are
+// chaincode is sequence 1, an upgrade (another version, or the same one
+// with another endorsement policy) the next. The steps are
 // idempotent: after a failure, the same request picks up where it was.
 func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.DeployRequest) (chain.ContractResult, error) {
 	if req.Plan == nil {
@@ -157,8 +159,15 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 		return chain.ContractResult{}, err
 	}
 	def := lifecycle.Definition{Name: req.Name, Version: req.Package.Version, Sequence: 1, PackageID: lifecycle.PackageID(label, pkg)}
+	if req.EndorsementPolicy != "" {
+		vp, errs := endorsementParameter(req.Plan, req.EndorsementPolicy)
+		if len(errs) > 0 {
+			return chain.ContractResult{}, errs
+		}
+		def.ValidationParameter = vp
+	}
 	if err := def.Validate(); err != nil {
-		return chain.ContractResult{}, fmt.Errorf("%w: %v", chain.ErrContractRefused, err)
+		return chain.ContractResult{}, fmt.Errorf("%w: %v", chain.ErrContractRefused, err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 	}
 	ctx, cancel := context.WithTimeout(ctx, deployWait)
 	defer cancel()
@@ -172,6 +181,58 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 		return res, fmt.Errorf("deploy %s on %s: %w", req.Name, n.Metadata.Name, err)
 	}
 	return res, nil
+}
+
+// endorsementParameter is a chaincode's endorsement policy as its
+// definition carries it: policy is PolicyAny, PolicyMajority or PolicyAll
+// over the peers of the channel's organisations, or a signature policy
+// expression, which may name those organisations only. The problems name
+// the field endorsementPolicy.
+func endorsementParameter(plan *chain.Plan, policy string) ([]byte, apis.ErrorList) {
+	const field = "endorsementPolicy"
+	var errs apis.ErrorList
+	var orgs []string
+	for _, node := range plan.Nodes {
+		if node.Role == apis.RoleFull && !node.Joining && !slices.Contains(orgs, MSPID(node.Organization)) {
+			orgs = append(orgs, MSPID(node.Organization))
+		}
+	}
+	slices.Sort(orgs)
+	expr := strings.TrimSpace(policy)
+	switch expr {
+	case lifecycle.PolicyAny, lifecycle.PolicyMajority, lifecycle.PolicyAll:
+		var err error
+		if expr, err = lifecycle.RulePolicy(expr, orgs); err != nil {
+			errs.Add(field, "%s: %v", policy, err)
+			return nil, errs
+		}
+	}
+	env, principals, err := lifecycle.ParseSignaturePolicy(expr)
+	if err != nil {
+		example := "Org1MSP"
+		if len(orgs) > 0 {
+			example = orgs[0]
+		}
+		errs.Add(field, "%v; write %s, %s, %s, or a signature policy such as OR('%s.peer', ...)",
+			err, lifecycle.PolicyAny, lifecycle.PolicyMajority, lifecycle.PolicyAll, example)
+		return nil, errs
+	}
+	var unknown []string
+	for _, p := range principals {
+		if !slices.Contains(orgs, p.MSPID) && !slices.Contains(unknown, p.MSPID) {
+			unknown = append(unknown, p.MSPID)
+		}
+	}
+	if len(unknown) > 0 {
+		errs.Add(field, "names %s, not an organisation of the channel (its organisations: %s)",
+			strings.Join(unknown, ", "), strings.Join(orgs, ", "))
+		return nil, errs
+	}
+	vp, err := lifecycle.SignatureValidationParameter(env)
+	if err != nil {
+		errs.Add(field, "%v", err)
+	}
+	return vp, errs
 }
 
 // RemoveContract implements chain.Contracts: it refuses. Fabric's
@@ -308,7 +369,7 @@ func (dep *deployment) deploy(ctx context.Context, def lifecycle.Definition, pkg
 		def.Sequence = 1
 	case err != nil:
 		return res, err
-	case cur.Version == def.Version:
+	case cur.Runs(def):
 		// A deployment that committed before it could be recorded.
 		def.Sequence = cur.Sequence
 	default:
@@ -378,7 +439,7 @@ func poll(ctx context.Context, cond func() (bool, error)) error {
 		select {
 		case <-ctx.Done():
 			if err != nil {
-				return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+				return fmt.Errorf("%w (last: %v)", ctx.Err(), err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 			}
 			return ctx.Err()
 		case <-tick.C:

@@ -127,10 +127,11 @@ func (s *Store) AddContractRevision(ctx context.Context, networkUID string, r ap
 		args = string(b)
 	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO contract_revisions
-		(network_uid, name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		(network_uid, name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args,
+		endorsement_policy)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		networkUID, r.Name, r.Revision, r.Action, r.State, r.Package.Owner, r.Package.Name, r.Package.Version, r.Package.Checksum,
-		r.Ref, r.TxHash, r.Height, r.Actor, unix(r.Time), args)
+		r.Ref, r.TxHash, r.Height, r.Actor, unix(r.Time), args, r.EndorsementPolicy)
 	if isUnique(err) {
 		return fmt.Errorf("%s: %w", what, store.ErrConflict)
 	}
@@ -152,7 +153,7 @@ func isSerialization(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "SQLSTATE 40001") || strings.Contains(err.Error(), "SQLSTATE 40P01"))
 }
 
-const revisionColumns = `name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args`
+const revisionColumns = `name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args, endorsement_policy`
 
 func scanRevision(row interface{ Scan(...any) error }) (apis.ContractRevision, error) {
 	var (
@@ -161,7 +162,7 @@ func scanRevision(row interface{ Scan(...any) error }) (apis.ContractRevision, e
 		args string
 	)
 	err := row.Scan(&r.Name, &r.Revision, &r.Action, &r.State, &r.Package.Owner, &r.Package.Name, &r.Package.Version,
-		&r.Package.Checksum, &r.Ref, &r.TxHash, &r.Height, &r.Actor, &t, &args)
+		&r.Package.Checksum, &r.Ref, &r.TxHash, &r.Height, &r.Actor, &t, &args, &r.EndorsementPolicy)
 	r.Time = fromUnix(t)
 	if err == nil && args != "" {
 		err = json.Unmarshal([]byte(args), &r.Args)

@@ -20,6 +20,13 @@
 // member organisation's approval with its package, InstalledPackageBytes
 // copies that package from a member peer.
 //
+// A definition's endorsement policy is the channel's default, another
+// channel policy, or a signature policy: ParseSignaturePolicy reads the
+// peer CLI's expressions (OR('Org1MSP.peer', ...)), RulePolicy writes ANY,
+// MAJORITY or ALL of some organisations as one, and
+// SignatureValidationParameter gives the bytes every approval and the
+// commit carry.
+//
 // Every step takes its peer and orderer connections (Dial makes them),
 // the admin's signing identity and the channel explicitly, sends signed
 // proposals to the peer's Endorser service and, for approvals and commits,

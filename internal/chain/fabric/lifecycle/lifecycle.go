@@ -63,9 +63,16 @@ type Definition struct {
 	// its own.
 	PackageID string
 	// EndorsementPolicy is the channel policy that endorses the
-	// chaincode's transactions; empty means DefaultEndorsementPolicy.
+	// chaincode's transactions; empty means DefaultEndorsementPolicy,
+	// unless ValidationParameter is set.
 	EndorsementPolicy string
-	InitRequired      bool
+	// ValidationParameter, when set, is the endorsement policy as
+	// _lifecycle keeps it (an ApplicationPolicy: see
+	// SignatureValidationParameter), sent as is: every organisation's
+	// approval and the commit must carry the same bytes. EndorsementPolicy
+	// must then be empty.
+	ValidationParameter []byte
+	InitRequired        bool
 }
 
 // Fabric's rules for a chaincode name and version
@@ -105,6 +112,15 @@ func (d Definition) Validate() error {
 	if p := d.EndorsementPolicy; p != "" && !strings.HasPrefix(p, "/Channel/") {
 		add("endorsementPolicy", "%q is not a channel policy such as %s", p, DefaultEndorsementPolicy)
 	}
+	if len(d.ValidationParameter) > 0 {
+		var ap pb.ApplicationPolicy
+		switch {
+		case d.EndorsementPolicy != "":
+			add("validationParameter", "is set with endorsementPolicy %q; give one", d.EndorsementPolicy)
+		case proto.Unmarshal(d.ValidationParameter, &ap) != nil || ap.GetType() == nil:
+			add("validationParameter", "is not an endorsement policy (an ApplicationPolicy)")
+		}
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w %s: %s", ErrDefinition, d.Name, strings.Join(problems, "; "))
 	}
@@ -113,6 +129,9 @@ func (d Definition) Validate() error {
 
 // validationParameter is the endorsement policy as _lifecycle stores it.
 func (d Definition) validationParameter() ([]byte, error) {
+	if len(d.ValidationParameter) > 0 {
+		return d.ValidationParameter, nil
+	}
 	ref := d.EndorsementPolicy
 	if ref == "" {
 		ref = DefaultEndorsementPolicy
@@ -541,6 +560,13 @@ func (c *CommittedDefinition) sameAs(args *lb.CommitChaincodeDefinitionArgs) boo
 		c.ValidationPlugin == args.GetValidationPlugin() &&
 		samePolicy(c.ValidationParameter, args.GetValidationParameter()) &&
 		c.InitRequired == args.GetInitRequired()
+}
+
+// Runs reports whether the channel runs def: the same version and
+// endorsement policy, whatever its sequence and package.
+func (c *CommittedDefinition) Runs(def Definition) bool {
+	args, err := commitArgs(def)
+	return err == nil && c.sameAs(args)
 }
 
 // Committed returns the definition of the chaincode name that channelID
