@@ -58,7 +58,8 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 	_, bootstraps := drv.(chain.Bootstrapper)
 	bootstrapping := bootstraps && n.Status.RunningSince == nil
 	scaler, ok := drv.(chain.Scaler)
-	if !ok && !(bootstrapping && len(add) == 0 && len(remove) == 0) {
+	onlyJoins := bootstrapping && len(add) == 0 && len(remove) == 0
+	if !ok && !onlyJoins {
 		return plan, "", fmt.Errorf("the %s driver cannot change the nodes of a running network", n.Spec.Chain)
 	}
 
@@ -102,7 +103,8 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 		if !pn.Joining || prev[pn.Name].Phase != apis.NodeRunning {
 			continue
 		}
-		admitted := pn.Role != apis.RoleValidator && !(pn.Role == apis.RoleFull && admitsFull) && !bootstrapping
+		driverAdmits := pn.Role == apis.RoleValidator || pn.Role == apis.RoleFull && admitsFull
+		admitted := !driverAdmits && !bootstrapping
 		switch {
 		case admitted:
 		case bootstrapping:

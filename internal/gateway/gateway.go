@@ -110,7 +110,7 @@ func (g *Gateway) ledgerOf(ctx context.Context, n *apis.Network) (chain.Ledger, 
 
 // rotate starts the node list at the next node in turn.
 func (g *Gateway) rotate(nodes []chain.PlannedNode) []chain.PlannedNode {
-	i := int(g.next.Add(1) % uint64(len(nodes)))
+	i := int(g.next.Add(1) % uint64(len(nodes))) //nolint:gosec // less than len(nodes)
 	return append(append([]chain.PlannedNode(nil), nodes[i:]...), nodes[:i]...)
 }
 
@@ -226,7 +226,7 @@ func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []cha
 	if refused != nil {
 		return rc, len(nodes), refused
 	}
-	return rc, len(nodes), fmt.Errorf("%w: %v", ErrUnavailable, lastErr)
+	return rc, len(nodes), fmt.Errorf("%w: %v", ErrUnavailable, lastErr) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 }
 
 // Query asks the application of n through the first node that answers
@@ -260,11 +260,11 @@ func (g *Gateway) Query(ctx context.Context, n *apis.Network, path string, data 
 		}
 		// Waiting helps only a node that answered but is behind.
 		if !behind {
-			return chain.QueryResult{}, "", fmt.Errorf("%w: %v", ErrUnavailable, lastErr)
+			return chain.QueryResult{}, "", fmt.Errorf("%w: %v", ErrUnavailable, lastErr) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 		}
 		select {
 		case <-ctx.Done():
-			return chain.QueryResult{}, "", fmt.Errorf("%w: %v", ErrUnavailable, lastErr)
+			return chain.QueryResult{}, "", fmt.Errorf("%w: %v", ErrUnavailable, lastErr) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 		case <-time.After(g.Poll):
 		}
 	}
@@ -306,11 +306,11 @@ func (g *Gateway) VerifiedAppHash(ctx context.Context, n *apis.Network, height i
 		}
 		// Waiting helps only while a node has yet to reach the height.
 		if !behind {
-			return nil, "", fmt.Errorf("%w: no node has a verified header of block %d: %v", ErrUnavailable, height, lastErr)
+			return nil, "", fmt.Errorf("%w: no node has a verified header of block %d: %v", ErrUnavailable, height, lastErr) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 		}
 		select {
 		case <-ctx.Done():
-			return nil, "", fmt.Errorf("%w: no node has a verified header of block %d: %v", ErrUnavailable, height, lastErr)
+			return nil, "", fmt.Errorf("%w: no node has a verified header of block %d: %v", ErrUnavailable, height, lastErr) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
 		case <-time.After(g.Poll):
 		}
 	}

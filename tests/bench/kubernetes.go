@@ -158,7 +158,7 @@ func benchKubernetes(ctx context.Context, binDir string) (err error) {
 				break
 			}
 			if time.Since(start) > 2*time.Minute {
-				return fmt.Errorf("delete %s: the namespace is still there after 2m: %v", name, err)
+				return fmt.Errorf("delete %s: the namespace is still there after 2m: %w", name, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -174,7 +174,7 @@ spec:
 				tx := acct.sign(t, apptx.Notarize(chainID, acct.pub, acct.nonce, doc, []string{"contract"}, map[string]string{"n": fmt.Sprint(j)}))
 				s, err := submitTx(ctx, c, name, tx)
 				if err != nil || s.status != http.StatusOK {
-					errs <- fmt.Errorf("notarise %s: %v %+v", doc, err, s)
+					errs <- fmt.Errorf("notarise %s: %v %+v", doc, err, s) //nolint:errorlint // the error is told, not matched
 					return
 				}
 				mu.Lock()

@@ -38,7 +38,7 @@ func cometValidators(ctx context.Context, n *apis.Network) ([]string, error) {
 		}
 		return addrs, nil
 	}
-	return nil, fmt.Errorf("no running node answers: %v", lastErr)
+	return nil, fmt.Errorf("no running node answers: %v", lastErr) //nolint:errorlint // the last error is told, not matched
 }
 
 // rpcResult gets a CometBFT RPC path and decodes its result into out.

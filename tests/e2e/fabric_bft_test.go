@@ -49,7 +49,7 @@ func TestFabricBFT(t *testing.T) {
 	}
 
 	const name, channel = "fbft", "bft"
-	n, applied := applyFabric(t, c, name, `  organizations:
+	_, applied := applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
   fabric: {consensus: BFT, orderers: 4, channel: `+channel+", templates: true}\n", 120*time.Second)
@@ -58,7 +58,7 @@ func TestFabricBFT(t *testing.T) {
 	// Every orderer is in the same BFT cluster of 4 with one leader,
 	// which reaches the 3 others; each follower hears from it.
 	var leader string
-	n = waitFabric(ctx, t, c, name, 60*time.Second, "BFT cluster settled", func(n *apis.Network) bool {
+	waitFabric(ctx, t, c, name, 60*time.Second, "BFT cluster settled", func(n *apis.Network) bool {
 		leader = ""
 		ids := map[float64]bool{}
 		for _, s := range n.Status.Nodes {
@@ -88,7 +88,7 @@ func TestFabricBFT(t *testing.T) {
 
 	first := notarize(t, c, name, "before the kill")
 	// Ordering has every consenter stream to every other.
-	n = waitFabric(ctx, t, c, name, 30*time.Second, "every orderer hearing from the 3 others", func(n *apis.Network) bool {
+	n := waitFabric(ctx, t, c, name, 30*time.Second, "every orderer hearing from the 3 others", func(n *apis.Network) bool {
 		ok := true
 		for _, s := range n.Status.Nodes {
 			ok = ok && (s.Role != apis.RoleValidator || s.Peers == 3)
@@ -187,6 +187,7 @@ func notarize(t *testing.T, c *client.Client, network, note string) int64 {
 }
 
 func tryNotarize(t *testing.T, c *client.Client, network, note string) (int64, error) {
+	t.Helper()
 	doc := sha256.Sum256([]byte(note + " " + time.Now().String()))
 	body := fmt.Sprintf(`{"chaincode":"notary","function":"Notarize","args":[%q,%q]}`, hex.EncodeToString(doc[:]), note)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
@@ -232,9 +233,9 @@ func TestFabricBFTOneOrderer(t *testing.T) {
 	c := srv.Client
 
 	const name, channel = "fbft1", "bft1"
-	n, applied := applyFabric(t, c, name, "  organizations: [{name: org1, peers: 1}]\n  fabric: {consensus: BFT, orderers: 1, channel: "+channel+"}\n", 90*time.Second)
+	_, applied := applyFabric(t, c, name, "  organizations: [{name: org1, peers: 1}]\n  fabric: {consensus: BFT, orderers: 1, channel: "+channel+"}\n", 90*time.Second)
 	t.Logf("1 BFT orderer and 1 peer Running %.1fs after apply", time.Since(applied).Seconds())
-	n = waitFabric(ctx, t, c, name, 30*time.Second, "the anchor peer update ordered", func(n *apis.Network) bool {
+	n := waitFabric(ctx, t, c, name, 30*time.Second, "the anchor peer update ordered", func(n *apis.Network) bool {
 		for _, s := range n.Status.Nodes {
 			if channelHeight(t, s, channel) < 2 {
 				return false

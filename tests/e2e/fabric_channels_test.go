@@ -28,7 +28,7 @@ func TestFabricChannels(t *testing.T) {
 	c := srv.Client
 
 	const name, shared, pair = "chans", "everyone", "pair"
-	n, applied := applyFabric(t, c, name, `  organizations:
+	_, applied := applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
     - {name: org3, peers: 1}
@@ -46,7 +46,7 @@ func TestFabricChannels(t *testing.T) {
 		"org2-peer-0": {shared: 4, pair: 3},
 		"org3-peer-0": {shared: 4, pair: 0},
 	}
-	n = waitChannels(ctx, t, c, name, want)
+	waitChannels(ctx, t, c, name, want)
 	t.Logf("three organisations on channel %s, two of them on %s, every anchor peer set, %.1fs after apply", shared, pair, time.Since(applied).Seconds())
 
 	// Refused: a channel naming an organisation the network lacks.
@@ -70,14 +70,14 @@ spec:
 	for _, o := range []string{"orderer-1", "orderer-2"} {
 		want[o] = map[string]int64{shared: 4, pair: 3}
 	}
-	n = waitChannels(ctx, t, c, name, want)
+	waitChannels(ctx, t, c, name, want)
 	t.Logf("orderers 1 to 3 on both channels %.1fs after the request", time.Since(asked).Seconds())
 
 	// org1 is a member of the pair's channel: it cannot leave; org3,
 	// of the shared channel alone, can.
 	scaleRefused(ctx, t, c, name, `{"organization":"org1","peers":0}`, http.StatusUnprocessableEntity, "spec.fabric.channels[0].organizations[0]")
 	scaleFabric(ctx, t, c, name, "org3", 0)
-	n = waitFabric(ctx, t, c, name, 60*time.Second, "org3 gone", func(n *apis.Network) bool {
+	n := waitFabric(ctx, t, c, name, 60*time.Second, "org3 gone", func(n *apis.Network) bool {
 		_, ok := framework.NodeByName(n, "org3-peer-0")
 		return !ok && n.Status.Message == ""
 	})

@@ -61,7 +61,7 @@ func TestFabricOrderers(t *testing.T) {
 		t.Fatal(err)
 	}
 	orderedBy(ctx, t, c, name, dataDir, ch, "orderer-1")
-	n = waitFabric(ctx, t, c, name, 60*time.Second, "orderer-0 restarted in the Raft of 3", func(n *apis.Network) bool {
+	waitFabric(ctx, t, c, name, 60*time.Second, "orderer-0 restarted in the Raft of 3", func(n *apis.Network) bool {
 		s, _ := framework.NodeByName(n, "orderer-0")
 		return s.Restarts == 1 && raftOf(ctx, n, ch, 3)
 	})

@@ -55,7 +55,7 @@ func (d *Driver) LatestHeight(ctx context.Context, node chain.PlannedNode) (int6
 	if n > math.MaxInt64 {
 		return 0, fmt.Errorf("block number of %s: implausible %d", node.Name, n)
 	}
-	return int64(n), nil
+	return int64(n), nil //nolint:gosec // checked against MaxInt64 above
 }
 
 // rpcBlock is a block as eth_getBlockByNumber returns it with its

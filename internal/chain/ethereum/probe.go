@@ -69,7 +69,7 @@ func (d *Driver) Probe(ctx context.Context, node chain.PlannedNode) (chain.NodeI
 		mining  bool
 		signers []common.Address
 	)
-	sealer, isSealer := sealerAddress(node)
+	sealer, isSealer := sealerAddress(node) //nolint:staticcheck // read in new(...) below, which the checker does not follow
 	if isSealer {
 		batch = append(batch,
 			rpc.BatchElem{Method: "eth_mining", Result: &mining},

@@ -183,7 +183,7 @@ func (d *Driver) joinOrderer(ctx context.Context, node chain.PlannedNode, a *adm
 		return false, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	info, status, err = participation(c, req)
+	_, status, err = participation(c, req)
 	switch {
 	case err != nil:
 		return false, fmt.Errorf("%s: join channel %s: %w", node.Name, ch, err)

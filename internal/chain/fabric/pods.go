@@ -56,7 +56,7 @@ const (
 
 // stepCredentials is the init step that writes the CouchDB credentials
 // into core.yaml.
-const stepCredentials = "couchdb-credentials"
+const stepCredentials = "couchdb-credentials" //nolint:gosec // the step's name, not a credential
 
 // Fabric's builder for chaincode-as-a-service packages, which the official
 // peer image carries (its Dockerfile copies release/<os-arch>/builders/ccaas/bin

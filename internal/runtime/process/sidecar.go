@@ -125,7 +125,7 @@ func (sc *sidecar) waitReady(sigs <-chan os.Signal, exited <-chan *sidecar) erro
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("sidecar %s accepted no connection on %s within %s: %v", sc.name, sc.ready, sidecarReadyTimeout, err)
+			return fmt.Errorf("sidecar %s accepted no connection on %s within %s: %w", sc.name, sc.ready, sidecarReadyTimeout, err)
 		}
 		select {
 		case gone := <-exited:

@@ -91,7 +91,7 @@ func (s Spec) validateBFT() []error {
 		case ok:
 			_, err := c.Identity.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 			var invalid x509.CertificateInvalidError
-			if err != nil && !(errors.As(err, &invalid) && invalid.Reason == x509.Expired) {
+			if expired := errors.As(err, &invalid) && invalid.Reason == x509.Expired; err != nil && !expired {
 				errs = append(errs, fmt.Errorf("%s.identity: %w: not issued by the membership CA of %s: %w", field, ErrConsenter, c.MSPID, err))
 			}
 		}
@@ -115,9 +115,9 @@ func (s Spec) toBFT(config *cb.Config) error {
 	for i, c := range s.Consenters {
 		identity := pemCert(c.Identity)
 		mapping = append(mapping, &cb.Consenter{
-			Id:            uint32(i + 1),
+			Id:            uint32(i + 1), //nolint:gosec // Validate bounds the consenters
 			Host:          c.Host,
-			Port:          uint32(c.Port),
+			Port:          uint32(c.Port), //nolint:gosec // Validate checks the port
 			MspId:         c.MSPID,
 			Identity:      identity,
 			ClientTlsCert: pemCert(c.ClientTLSCert),
@@ -128,7 +128,7 @@ func (s Spec) toBFT(config *cb.Config) error {
 			return err
 		}
 		ids = append(ids, &mb.MSPPrincipal{PrincipalClassification: mb.MSPPrincipal_IDENTITY, Principal: principal})
-		signers = append(signers, &cb.SignaturePolicy{Type: &cb.SignaturePolicy_SignedBy{SignedBy: int32(i)}})
+		signers = append(signers, &cb.SignaturePolicy{Type: &cb.SignaturePolicy_SignedBy{SignedBy: int32(i)}}) //nolint:gosec // Validate bounds the consenters
 	}
 	options, err := proto.Marshal(bftOptions())
 	if err != nil {
@@ -144,7 +144,7 @@ func (s Spec) toBFT(config *cb.Config) error {
 	}
 	policy, err := proto.Marshal(&cb.SignaturePolicyEnvelope{
 		Rule: &cb.SignaturePolicy{Type: &cb.SignaturePolicy_NOutOf_{NOutOf: &cb.SignaturePolicy_NOutOf{
-			N: int32(BFTQuorum(len(s.Consenters))), Rules: signers,
+			N: int32(BFTQuorum(len(s.Consenters))), Rules: signers, //nolint:gosec // Validate bounds the consenters
 		}}},
 		Identities: ids,
 	})

@@ -82,6 +82,10 @@ type Address struct {
 
 func (a Address) String() string { return net.JoinHostPort(a.Host, strconv.Itoa(a.Port)) }
 
+// MaxConsenters bounds a channel's consenters, far above what a
+// consensus of orderers runs well with.
+const MaxConsenters = 100
+
 // Consenter is an orderer taking part in the channel's consensus.
 type Consenter struct {
 	Host string
@@ -149,8 +153,11 @@ func (s Spec) Validate() error {
 	if len(s.OrdererOrgs) == 0 {
 		errs = append(errs, fmt.Errorf("ordererOrgs: %w: a channel needs at least one orderer organisation", ErrNoOrganization))
 	}
-	if len(s.Consenters) == 0 {
+	switch n := len(s.Consenters); {
+	case n == 0:
 		errs = append(errs, fmt.Errorf("consenters: %w: Raft needs at least one", ErrNoConsenter))
+	case n > MaxConsenters:
+		errs = append(errs, fmt.Errorf("consenters: %w: %d, at most %d", ErrConsenter, n, MaxConsenters))
 	}
 	switch s.Consensus {
 	case "", ConsensusEtcdRaft:
