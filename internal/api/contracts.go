@@ -43,6 +43,10 @@ type ContractRequest struct {
 	// ALL, or a signature policy expression); empty is the chain's
 	// default. Other chains refuse it.
 	EndorsementPolicy string `json:"endorsementPolicy,omitempty"`
+	// Channel is the channel the contract is on, on chains with more
+	// than one (Fabric: one of spec.fabric.channels); empty is the one
+	// every organisation shares. An upgrade keeps its contract's channel.
+	Channel string `json:"channel,omitempty"`
 }
 
 // Contract is a contract on a network: its newest revision, and on
@@ -391,6 +395,9 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 			errs.Add(fmt.Sprintf("args[%d]", i), "has %d bytes; at most %d are taken", len(a), maxContractArgBytes)
 		}
 	}
+	if len(req.Channel) > apis.MaxNameLength*4 {
+		errs.Add("channel", "has %d bytes; at most %d are taken", len(req.Channel), apis.MaxNameLength*4)
+	}
 	if len(req.EndorsementPolicy) > maxPolicyBytes {
 		errs.Add("endorsementPolicy", "has %d bytes; at most %d are taken", len(req.EndorsementPolicy), maxPolicyBytes)
 	}
@@ -434,6 +441,9 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 	case action == apis.ContractUpgrade && (ref.Owner != current.Package.Owner || ref.Name != current.Package.Name):
 		invalid(w, r, apis.ErrorList{{Field: "package", Detail: fmt.Sprintf("%s is not a version of %s/%s, the package of contract %s", ref, current.Package.Owner, current.Package.Name, name)}})
 		return
+	case action == apis.ContractUpgrade && req.Channel != "" && req.Channel != current.Channel:
+		invalid(w, r, apis.ErrorList{{Field: "channel", Detail: fmt.Sprintf("contract %s is on channel %q: an upgrade keeps its channel; leave channel out, or deploy another contract on %q", name, current.Channel, req.Channel)}})
+		return
 	case action == apis.ContractUpgrade && ref.Version == current.Package.Version && req.EndorsementPolicy == current.EndorsementPolicy:
 		refuse("contract %s already runs %s with that endorsement policy", name, ref)
 		return
@@ -460,14 +470,17 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 			return
 		}
 		rev.State, rev.Package = apis.ContractDeployed, pkg.Ref()
-		rev.Args, rev.EndorsementPolicy = req.Args, req.EndorsementPolicy
+		rev.Args, rev.EndorsementPolicy, rev.Channel = req.Args, req.EndorsementPolicy, req.Channel
+		if current != nil {
+			rev.Channel = current.Channel
+		}
 		var plan *chain.Plan
 		if plan, err = a.deployPlan(r, n, driver); err != nil {
 			a.storeError(w, r, err)
 			return
 		}
 		res, err = driver.DeployContract(ctx, n, chain.DeployRequest{Name: name, Package: pkg, Current: current, Args: req.Args,
-			EndorsementPolicy: req.EndorsementPolicy, Plan: plan})
+			EndorsementPolicy: req.EndorsementPolicy, Channel: rev.Channel, Plan: plan})
 	}
 	var fieldErrs apis.ErrorList
 	switch {

@@ -136,6 +136,7 @@ func TestContractRequests(t *testing.T) {
 		`{"name":"Not A Name","package":"builtin/notary@1.0.0"}`:                                                `"field":"name"`,
 		`{"name":"n","package":"notary"}`:                                                                       `"field":"package"`,
 		`{"name":"n","package":"builtin/notary@1.0.0","endorsementPolicy":"` + strings.Repeat("x", 4097) + `"}`: `"field":"endorsementPolicy"`,
+		`{"name":"n","package":"builtin/notary@1.0.0","channel":"` + strings.Repeat("c", 161) + `"}`:            `"field":"channel"`,
 	} {
 		if code, b := tn.call(a1, "POST", "/api/v1/networks/net1/contracts", body); code != 422 || !strings.Contains(string(b), want) {
 			t.Errorf("deploy %s: %d %s", body, code, b)

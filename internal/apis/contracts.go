@@ -152,9 +152,13 @@ type ContractRevision struct {
 	// EndorsementPolicy is who must endorse the contract's transactions,
 	// as the deploy or upgrade gave it, on chains that have such a
 	// policy; empty is the chain's default.
-	EndorsementPolicy string    `json:"endorsementPolicy,omitempty"`
-	Actor             string    `json:"actor,omitempty"`
-	Time              time.Time `json:"time"`
+	EndorsementPolicy string `json:"endorsementPolicy,omitempty"`
+	// Channel is the channel the contract is on, on chains with more
+	// than one; empty is the network's own (a Fabric network's shared
+	// channel).
+	Channel string    `json:"channel,omitempty"`
+	Actor   string    `json:"actor,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 var versionPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)

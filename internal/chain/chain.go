@@ -247,6 +247,10 @@ type Tx struct {
 	Type   string // the application's transaction type, when the driver knows it
 	Data   []byte
 	Events []Event // what the transaction emitted, in order
+	// Channel is the Fabric channel the transaction is on, when it is
+	// not the network's own (its ChainID): Height and Index are then
+	// that channel's.
+	Channel string
 }
 
 // Event is something a committed transaction emitted: an Ethereum log,
@@ -388,6 +392,10 @@ type DeployRequest struct {
 	// whose contracts have none refuses any, with an apis.ErrorList
 	// naming the field endorsementPolicy.
 	EndorsementPolicy string
+	// Channel is the channel to deploy on, for chains with more than one
+	// (a Fabric network's spec.fabric.channels); "" is the network's own.
+	// A driver with one refuses any, naming the field channel.
+	Channel string
 	// Plan is the network's stored plan, for drivers that deploy with
 	// the network's keys (a PlanLedger: a Fabric organisation's admin
 	// installs and approves chaincode); nil for the others.

@@ -10,8 +10,9 @@ import (
 	_ "github.com/chaindock/chaindock/internal/chain/ethereum"
 )
 
-// Chains whose contracts have no endorsement policy refuse one, naming
-// the field, before they touch the network.
+// Chains whose contracts have no endorsement policy refuse one, and
+// chains of one chain a channel, naming the field, before they touch the
+// network.
 func TestEndorsementPolicyRefused(t *testing.T) {
 	for _, name := range []string{"cometbft", "ethereum"} {
 		t.Run(name, func(t *testing.T) {
@@ -31,6 +32,11 @@ func TestEndorsementPolicyRefused(t *testing.T) {
 				t.Fatalf("deploy with an endorsement policy: %v; want one problem naming endorsementPolicy", err)
 			}
 			t.Log(err)
+			// Nor have they channels.
+			_, err = c.DeployContract(t.Context(), n, chain.DeployRequest{Name: "c", Package: pkg, Channel: "pair"})
+			if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Field != "channel" {
+				t.Fatalf("deploy on a channel: %v; want one problem naming channel", err)
+			}
 		})
 	}
 }

@@ -263,6 +263,7 @@ func newContractCmd(g *globals) *cobra.Command {
 	var (
 		ctorArgs []string
 		policy   string
+		channel  string
 	)
 	change := func(use, short string, nargs int, method string, body func(args []string) any, path func(args []string) string) *cobra.Command {
 		return &cobra.Command{
@@ -295,13 +296,16 @@ func newContractCmd(g *globals) *cobra.Command {
 	byName := func(args []string) string { return "/contracts/" + url.PathEscape(args[1]) }
 	deploy := change("deploy NETWORK NAME OWNER/PACKAGE@VERSION", "Deploy a package as contract NAME", 3, http.MethodPost,
 		func(a []string) any {
-			return api.ContractRequest{Name: a[1], Package: a[2], Args: ctorArgs, EndorsementPolicy: policy}
+			return api.ContractRequest{Name: a[1], Package: a[2], Args: ctorArgs, EndorsementPolicy: policy, Channel: channel}
 		},
 		func([]string) string { return "/contracts" })
 	upgrade := change("upgrade NETWORK NAME OWNER/PACKAGE@VERSION", "Move contract NAME to another version of its package", 3, http.MethodPut,
-		func(a []string) any { return api.ContractRequest{Package: a[2], Args: ctorArgs, EndorsementPolicy: policy} }, byName)
+		func(a []string) any {
+			return api.ContractRequest{Package: a[2], Args: ctorArgs, EndorsementPolicy: policy, Channel: channel}
+		}, byName)
 	for _, c := range []*cobra.Command{deploy, upgrade} {
 		c.Flags().StringArrayVar(&ctorArgs, "arg", nil, "a constructor argument, in the order the contract declares them (repeat the flag for each)")
+		c.Flags().StringVar(&channel, "channel", "", "on Fabric, the channel to deploy on, one of spec.fabric.channels (default: the shared one; an upgrade keeps its contract's)")
 		c.Flags().StringVar(&policy, "endorsement-policy", "", "on Fabric, who must endorse: ANY, MAJORITY, ALL or an expression such as \"OR('Org1MSP.peer','Org2MSP.peer')\" (default: the channel's)")
 	}
 	cmd.AddCommand(

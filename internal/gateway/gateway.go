@@ -49,10 +49,13 @@ type Receipt struct {
 	Hash string `json:"hash"`
 	// Committed is true once the transaction is in a block; Height and
 	// Index say where.
-	Committed bool   `json:"committed"`
-	Height    int64  `json:"height,omitempty"`
-	Index     int    `json:"index,omitempty"`
-	Node      string `json:"node"`
+	Committed bool  `json:"committed"`
+	Height    int64 `json:"height,omitempty"`
+	Index     int   `json:"index,omitempty"`
+	// Channel is the Fabric channel the transaction is on, when not
+	// the network's own; Height and Index are that channel's.
+	Channel string `json:"channel,omitempty"`
+	Node    string `json:"node"`
 	// Attempts counts the nodes the bytes were handed to.
 	Attempts int `json:"attempts"`
 }
@@ -164,7 +167,7 @@ func (g *Gateway) Submit(ctx context.Context, n *apis.Network, tx []byte, commit
 			if err != nil {
 				continue // the node is down: ask the next
 			}
-			rc.Committed, rc.Height, rc.Index = true, t.Height, t.Index
+			rc.Committed, rc.Height, rc.Index, rc.Channel = true, t.Height, t.Index, t.Channel
 			if t.Code != 0 {
 				return rc, &RejectedError{Hash: rc.Hash, Code: t.Code, Log: t.Log, Height: t.Height}
 			}

@@ -2,13 +2,18 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chaindock/chaindock/internal/api"
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/client"
 	"github.com/chaindock/chaindock/tests/framework"
@@ -34,6 +39,7 @@ func TestFabricChannels(t *testing.T) {
     - {name: org3, peers: 1}
   fabric:
     orderers: 1
+    templates: true
     channel: `+shared+`
     channels:
       - {name: `+pair+`, organizations: [org1, org2]}
@@ -49,8 +55,57 @@ func TestFabricChannels(t *testing.T) {
 	waitChannels(ctx, t, c, name, want)
 	t.Logf("three organisations on channel %s, two of them on %s, every anchor peer set, %.1fs after apply", shared, pair, time.Since(applied).Seconds())
 
+	// The notarisation template on the pair's channel: installed on and
+	// approved by its two organisations, committed there.
+	base := "/api/v1/networks/" + name
+	expectContractRefused(ctx, t, c, base, `{"name":"nowhere","package":"builtin/fabric-notary@1.0.0","channel":"nochannel"}`, "channel")
+	expectContractRefused(ctx, t, c, base, `{"name":"notary3","package":"builtin/fabric-notary@1.0.0","channel":"`+pair+`","endorsementPolicy":"OR('Org3MSP.peer')"}`, "endorsementPolicy")
+	var notary api.Contract
+	deployed := time.Now()
+	if err := c.Do(ctx, http.MethodPost, base+"/contracts", []byte(`{"name":"notary","package":"builtin/fabric-notary@1.0.0","channel":"`+pair+`"}`), "application/json", &notary); err != nil {
+		t.Fatal(err)
+	}
+	if notary.Channel != pair {
+		t.Errorf("contract notary on channel %q, want %s", notary.Channel, pair)
+	}
+	t.Logf("notary deployed on channel %s at its block %d, %.1fs after the request", pair, notary.Height, time.Since(deployed).Seconds())
+
+	// A notarisation on the pair's channel, signed by org2: the receipt
+	// names the channel, and its height is that channel's.
+	doc := sha256.Sum256([]byte("between org1 and org2, " + time.Now().String()))
+	hash := hex.EncodeToString(doc[:])
+	body := fmt.Sprintf(`{"chaincode":"notary","function":"Notarize","args":[%q,"private"],"channel":%q,"organization":"org2"}`, hash, pair)
+	sent := time.Now()
+	sub, err := submitTx(ctx, c, name, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.status != http.StatusOK || sub.receipt["committed"] != true || sub.receipt["channel"] != pair {
+		t.Fatalf("notarise on %s: HTTP %d %v %+v; want 200, committed on %s", pair, sub.status, sub.receipt, sub.problem, pair)
+	}
+	t.Logf("notarised on channel %s in %.2fs: %v", pair, time.Since(sent).Seconds(), sub.receipt)
+	var ans api.QueryAnswer
+	q := url.Values{"path": {"/" + pair + "/notary/Get"}, "data": {fmt.Sprintf("[%q]", hash)}}
+	if err := getJSON(ctx, c, base+"/query?"+q.Encode(), &ans); err != nil {
+		t.Fatal(err)
+	}
+	var rec notaryRecord
+	if ans.Code != 0 || json.Unmarshal(ans.Value, &rec) != nil || rec.Submitter != "Org2MSP" || rec.Hash != hash {
+		t.Fatalf("query on %s via %s: code %d %s %s", pair, ans.Node, ans.Code, ans.Log, ans.Value)
+	}
+	// Not on the shared channel, which has no notary chaincode.
+	q.Set("path", "/notary/Get")
+	if err := getJSON(ctx, c, base+"/query?"+q.Encode(), &ans); err != nil || ans.Code == 0 {
+		t.Errorf("query on %s: %v, code %d; want the chaincode missing there", shared, err, ans.Code)
+	}
+	// org3 is no member of the pair's channel.
+	sub, err = submitTx(ctx, c, name, []byte(fmt.Sprintf(`{"chaincode":"notary","function":"Notarize","args":["%x","x"],"channel":%q,"organization":"org3"}`, sha256.Sum256([]byte("org3")), pair)))
+	if err != nil || sub.status != http.StatusBadRequest || !strings.Contains(sub.problem.Detail, "no member of channel "+pair) {
+		t.Errorf("org3 on %s: %v, HTTP %d %+v; want 400, no member", pair, err, sub.status, sub.problem)
+	}
+
 	// Refused: a channel naming an organisation the network lacks.
-	_, err := c.CreateNetwork(ctx, []byte(`apiVersion: chaindock/v1
+	_, err = c.CreateNetwork(ctx, []byte(`apiVersion: chaindock/v1
 kind: Network
 metadata: {name: chans-bad}
 spec:
@@ -129,4 +184,17 @@ func waitChannels(ctx context.Context, t *testing.T, c *client.Client, name stri
 		t.Fatalf("channels: %v", err)
 	}
 	return n
+}
+
+// expectContractRefused deploys body and checks the answer is 422 naming
+// field.
+func expectContractRefused(ctx context.Context, t *testing.T, c *client.Client, base, body, field string) {
+	t.Helper()
+	err := c.Do(ctx, http.MethodPost, base+"/contracts", []byte(body), "application/json", nil)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || len(ce.Errors) == 0 || ce.Errors[0].Field != field {
+		t.Errorf("deploy %s: %v; want 422 naming %s", body, err, field)
+		return
+	}
+	t.Logf("deploy refused: %s: %s", ce.Errors[0].Field, ce.Errors[0].Detail)
 }

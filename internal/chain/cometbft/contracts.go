@@ -130,6 +130,9 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 		return chain.ContractResult{}, apis.ErrorList{{Field: "endorsementPolicy",
 			Detail: "a module of a CometBFT application has no endorsement policy: the validators run every transaction; leave it out"}}
 	}
+	if req.Channel != "" {
+		return chain.ContractResult{}, apis.ErrorList{{Field: "channel", Detail: "a CometBFT network has one chain, no channels; leave it out"}}
+	}
 	if len(req.Args) > 0 {
 		return chain.ContractResult{}, fmt.Errorf("%w: a module of the application takes no arguments; %d given", chain.ErrContractRefused, len(req.Args))
 	}

@@ -267,6 +267,9 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 		return chain.ContractResult{}, apis.ErrorList{{Field: "endorsementPolicy",
 			Detail: "an EVM contract has no endorsement policy: every transaction runs on every node; leave it out"}}
 	}
+	if req.Channel != "" {
+		return chain.ContractResult{}, apis.ErrorList{{Field: "channel", Detail: "an Ethereum network has one chain, no channels; leave it out"}}
+	}
 	f, ok := req.Package.File(ArtifactFile)
 	if !ok {
 		return chain.ContractResult{}, fmt.Errorf("%w: package %s has no %s", chain.ErrContractRefused, req.Package.Ref(), ArtifactFile)

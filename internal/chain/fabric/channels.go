@@ -2,9 +2,14 @@ package fabric
 
 import (
 	"slices"
+	"strings"
+
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
 )
 
 // A network has one channel every peer organisation is a member of, the
@@ -110,4 +115,79 @@ func channelMember(n *apis.Network, plan *chain.Plan, c fabricChannel) (chain.Pl
 	sub.Nodes = slices.DeleteFunc(slices.Clone(plan.Nodes), func(pn chain.PlannedNode) bool { return !c.has(pn.Organization) })
 	sub.ChainID = c.name
 	return memberPeer(n, &sub)
+}
+
+// planChannel is channel name of plan as a ledger knows it, without the
+// network's spec: the shared channel (the plan's ChainID) has every
+// organisation of the plan, another the members its genesis block, among
+// the plan's artifacts, names (those channels keep their members).
+func planChannel(plan *chain.Plan, name string) (fabricChannel, bool) {
+	var orgs []string
+	for _, pn := range plan.Nodes {
+		if pn.Role == apis.RoleFull && !slices.Contains(orgs, pn.Organization) {
+			orgs = append(orgs, pn.Organization)
+		}
+	}
+	if name == "" || name == plan.ChainID {
+		return fabricChannel{name: plan.ChainID, orgs: orgs}, true
+	}
+	raw := plan.Artifact(BlockPath(name))
+	if raw == nil {
+		return fabricChannel{}, false
+	}
+	var b cb.Block
+	if err := proto.Unmarshal(raw, &b); err != nil {
+		return fabricChannel{}, false
+	}
+	cfg, err := channel.ConfigFromBlock(&b)
+	if err != nil {
+		return fabricChannel{}, false
+	}
+	c := fabricChannel{name: name}
+	for _, o := range orgs {
+		if hasOrg(cfg, MSPID(o)) {
+			c.orgs = append(c.orgs, o)
+		}
+	}
+	return c, true
+}
+
+// planChannelNames are the channels of plan besides the shared one: those
+// whose genesis blocks are among its artifacts.
+func planChannelNames(plan *chain.Plan) []string {
+	var out []string
+	for _, f := range plan.Artifacts {
+		name, ok := strings.CutPrefix(f.Path, dirChannel+"/")
+		if !ok {
+			continue
+		}
+		if name, ok = strings.CutSuffix(name, ".block"); ok && name != plan.ChainID {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// peerOn is a peer of plan whose organisation is a member of c: node
+// when it is one, else the first of org, else the first member's.
+func peerOn(plan *chain.Plan, c fabricChannel, node chain.PlannedNode, org string) (chain.PlannedNode, bool) {
+	if node.Role == apis.RoleFull && c.has(node.Organization) {
+		return node, true
+	}
+	var first *chain.PlannedNode
+	for i, pn := range plan.Nodes {
+		if pn.Role != apis.RoleFull || !c.has(pn.Organization) {
+			continue
+		}
+		if pn.Organization == org {
+			return pn, true
+		}
+		if first == nil {
+			first = &plan.Nodes[i]
+		}
+	}
+	if first == nil {
+		return chain.PlannedNode{}, false
+	}
+	return *first, true
 }

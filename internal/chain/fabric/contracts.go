@@ -158,9 +158,13 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	if err != nil {
 		return chain.ContractResult{}, err
 	}
+	c, err := deployChannel(n, req.Channel)
+	if err != nil {
+		return chain.ContractResult{}, err
+	}
 	def := lifecycle.Definition{Name: req.Name, Version: req.Package.Version, Sequence: 1, PackageID: lifecycle.PackageID(label, pkg)}
 	if req.EndorsementPolicy != "" {
-		vp, errs := endorsementParameter(req.Plan, req.EndorsementPolicy)
+		vp, errs := endorsementParameter(req.Plan, c, req.EndorsementPolicy)
 		if len(errs) > 0 {
 			return chain.ContractResult{}, errs
 		}
@@ -171,7 +175,7 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	}
 	ctx, cancel := context.WithTimeout(ctx, deployWait)
 	defer cancel()
-	dep, err := dialDeployment(n, req.Plan)
+	dep, err := dialDeployment(n, req.Plan, c)
 	if err != nil {
 		return chain.ContractResult{}, fmt.Errorf("deploy %s on %s: %w", req.Name, n.Metadata.Name, err)
 	}
@@ -188,12 +192,12 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 // over the peers of the channel's organisations, or a signature policy
 // expression, which may name those organisations only. The problems name
 // the field endorsementPolicy.
-func endorsementParameter(plan *chain.Plan, policy string) ([]byte, apis.ErrorList) {
+func endorsementParameter(plan *chain.Plan, c fabricChannel, policy string) ([]byte, apis.ErrorList) {
 	const field = "endorsementPolicy"
 	var errs apis.ErrorList
 	var orgs []string
 	for _, node := range plan.Nodes {
-		if node.Role == apis.RoleFull && !node.Joining && !slices.Contains(orgs, MSPID(node.Organization)) {
+		if node.Role == apis.RoleFull && !node.Joining && c.has(node.Organization) && !slices.Contains(orgs, MSPID(node.Organization)) {
 			orgs = append(orgs, MSPID(node.Organization))
 		}
 	}
@@ -239,9 +243,13 @@ func endorsementParameter(plan *chain.Plan, policy string) ([]byte, apis.ErrorLi
 // lifecycle has no step that takes a committed chaincode off a channel:
 // its definition stays, and peers keep running it.
 func (d *Driver) RemoveContract(_ context.Context, n *apis.Network, current *apis.ContractRevision) (chain.ContractResult, error) {
+	ch := current.Channel
+	if ch == "" {
+		ch = n.Status.ChainID
+	}
 	return chain.ContractResult{}, fmt.Errorf("%w: a Fabric channel keeps a committed chaincode for good (its lifecycle has no uninstall or decommission): "+
 		"chaincode %s stays on channel %s of network %s; upgrade the contract to another version instead",
-		chain.ErrContractRefused, current.Ref, n.Status.ChainID, n.Metadata.Name)
+		chain.ErrContractRefused, current.Ref, ch, n.Metadata.Name)
 }
 
 // TxContract implements chain.Contracts: the chaincode a call (see
@@ -284,14 +292,32 @@ func (dep *deployment) close() {
 	}
 }
 
-// dialDeployment connects, as each organisation's admin, to its peers,
-// and to an orderer, preferring nodes the network's status has Running.
-func dialDeployment(n *apis.Network, plan *chain.Plan) (*deployment, error) {
+// deployChannel is the channel a contract goes on: name, one of the
+// network's channels, or the shared one when name is empty.
+func deployChannel(n *apis.Network, name string) (fabricChannel, error) {
+	channels := channelsOf(n)
+	if name == "" {
+		return channels[0], nil
+	}
+	var names []string
+	for _, c := range channels {
+		if c.name == name {
+			return c, nil
+		}
+		names = append(names, c.name)
+	}
+	return fabricChannel{}, apis.ErrorList{{Field: "channel", Detail: fmt.Sprintf("network %s has no channel %q (its channels: %s)", n.Metadata.Name, name, strings.Join(names, ", "))}}
+}
+
+// dialDeployment connects, as each organisation's admin, to the peers of
+// the member organisations of channel c, and to an orderer, preferring
+// nodes the network's status has Running.
+func dialDeployment(n *apis.Network, plan *chain.Plan, c fabricChannel) (*deployment, error) {
 	running := map[string]bool{}
 	for _, s := range n.Status.Nodes {
 		running[s.Name] = s.Phase == apis.NodeRunning
 	}
-	dep := &deployment{plan: plan, channel: plan.ChainID}
+	dep := &deployment{plan: plan, channel: c.name}
 	fail := func(err error) (*deployment, error) {
 		dep.close()
 		return nil, err
@@ -302,6 +328,9 @@ func dialDeployment(n *apis.Network, plan *chain.Plan) (*deployment, error) {
 		case apis.RoleValidator:
 			orderers = append(orderers, node)
 		case apis.RoleFull:
+			if !c.has(node.Organization) {
+				continue
+			}
 			i := slices.IndexFunc(dep.orgs, func(o *deployOrg) bool { return o.name == node.Organization })
 			if i < 0 {
 				a, err := loadAdmin(plan, node.Organization)

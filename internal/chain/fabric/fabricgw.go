@@ -12,6 +12,7 @@ import (
 	"github.com/hyperledger/fabric-gateway/pkg/identity"
 	gwpb "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -121,6 +122,12 @@ func gatewayError(step string, err error) error {
 	msg := st.Message()
 	if len(details) > 0 {
 		msg += ": " + strings.Join(details, "; ")
+	}
+	if st.Code() == codes.FailedPrecondition {
+		// The call cannot run as asked (no peer of the channel has the
+		// chaincode, or a peer refused the proposal's signer): the
+		// caller's to change, as a chaincode's refusal is.
+		return &lifecycle.StatusError{Call: step, Status: 400, Message: msg}
 	}
 	return fmt.Errorf("%s through the peer's gateway: %s: %w", step, st.Code(), errors.New(msg))
 }

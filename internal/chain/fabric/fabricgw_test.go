@@ -46,6 +46,10 @@ func TestGatewayError(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
+	err = gatewayError("evaluate", rpcErr(codes.FailedPrecondition, "no peers available to evaluate chaincode notary in channel everyone"))
+	if !errors.As(err, &refused) || refused.Status != 400 || !strings.Contains(refused.Message, "no peers available") {
+		t.Errorf("a chaincode on no peer of the channel: %v, want a refusal with status 400", err)
+	}
 	if err := gatewayError("submit", errors.New("plain")); !strings.Contains(err.Error(), "submit through the peer's gateway: plain") {
 		t.Errorf("a plain error: %v", err)
 	}

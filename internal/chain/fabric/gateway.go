@@ -37,6 +37,10 @@ type Call struct {
 	// enrolled through the API with a key the platform holds, that signs
 	// the transaction; empty means the organisation's built-in one.
 	Identity string `json:"identity,omitempty"`
+	// Channel is the channel the chaincode is on, one of the network's
+	// spec.fabric.channels; empty means the one every organisation
+	// shares.
+	Channel string `json:"channel,omitempty"`
 	// Nonce tells apart two calls that are otherwise the same: the
 	// transaction ID is made from the body, so that the same body sent
 	// twice is one transaction, committed once.
@@ -67,7 +71,7 @@ func ParseCall(body []byte) (Call, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return Call{}, malformed("the body must be a JSON object "+
-			`{"chaincode": NAME, "function": NAME, "args": [STRING, ...], "organization": NAME (optional), "identity": NAME (optional), "nonce": STRING (optional)}: %v`, err)
+			`{"chaincode": NAME, "function": NAME, "args": [STRING, ...], "organization": NAME (optional), "identity": NAME (optional), "channel": NAME (optional), "nonce": STRING (optional)}: %v`, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Call{}, malformed("the body must be one JSON object, with nothing after it")
@@ -78,14 +82,19 @@ func ParseCall(body []byte) (Call, error) {
 	return c, nil
 }
 
-// ParseQuery reads a Fabric query: path is /CHAINCODE/FUNCTION and data,
-// when given, the JSON array of the function's arguments, all strings.
+// ParseQuery reads a Fabric query: path is /CHAINCODE/FUNCTION, or
+// /CHANNEL/CHAINCODE/FUNCTION for chaincode on another channel than the
+// shared one, and data, when given, the JSON array of the function's
+// arguments, all strings.
 func ParseQuery(path string, data []byte) (Call, error) {
-	cc, fn, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	if !ok || !strings.HasPrefix(path, "/") {
-		return Call{}, malformed("query path must be /CHAINCODE/FUNCTION (for example /notary/Get), not %q", path)
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if !strings.HasPrefix(path, "/") || len(parts) < 2 || len(parts) > 3 {
+		return Call{}, malformed("query path must be /CHAINCODE/FUNCTION (for example /notary/Get), or /CHANNEL/CHAINCODE/FUNCTION, not %q", path)
 	}
-	c := Call{Chaincode: cc, Function: fn}
+	c := Call{Chaincode: parts[len(parts)-2], Function: parts[len(parts)-1]}
+	if len(parts) == 3 {
+		c.Channel = parts[0]
+	}
 	if len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, &c.Args); err != nil {
 			return Call{}, malformed("query data must be the JSON array of the function's arguments, all strings "+
@@ -121,6 +130,11 @@ func (c Call) validate() error {
 	if c.Identity != "" {
 		if err := CheckIdentityName(c.Identity); err != nil {
 			add("identity: %v", err)
+		}
+	}
+	if c.Channel != "" {
+		if msg := checkChannel(c.Channel); msg != "" {
+			add("channel: %s", msg)
 		}
 	}
 	if len(problems) > 0 {
@@ -168,14 +182,20 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	if err != nil {
 		return chain.SubmitResult{}, err
 	}
+	ch, ok := planChannel(l.plan, call.Channel)
+	if !ok {
+		return chain.SubmitResult{}, malformed("channel: %q is no channel of the network (its channels: %s)", call.Channel, strings.Join(append([]string{l.plan.ChainID}, planChannelNames(l.plan)...), ", "))
+	}
 	org := call.Organization
 	switch {
 	case org == "":
-		if org = l.defaultOrg(ctx); org == "" {
-			return chain.SubmitResult{}, fmt.Errorf("%s: the network's plan has no peer organisation to sign with", node.Name)
+		if org = l.defaultOrg(ctx, ch); org == "" {
+			return chain.SubmitResult{}, fmt.Errorf("%s: the network's plan has no peer organisation of channel %s to sign with", node.Name, ch.name)
 		}
 	case !slices.ContainsFunc(l.plan.Nodes, func(n chain.PlannedNode) bool { return n.Role == apis.RoleFull && n.Organization == org }):
 		return chain.SubmitResult{}, malformed("organization: %q is no peer organisation of the network", org)
+	case !ch.has(org):
+		return chain.SubmitResult{}, malformed("organization: %q is no member of channel %s (its members: %s)", org, ch.name, strings.Join(ch.orgs, ", "))
 	}
 	if !chain.MaySignFor(ctx, org) {
 		return chain.SubmitResult{}, fmt.Errorf("%w: the caller belongs to no organisation %s, and may not sign as its identities", chain.ErrNotPermitted, org)
@@ -189,13 +209,16 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	if err != nil {
 		return chain.SubmitResult{}, err
 	}
+	// A peer of the channel carries the call: node, unless its
+	// organisation is no member.
+	node, _ = peerOn(l.plan, ch, node, org)
 	p, err := l.dial(node)
 	if err != nil {
 		return chain.SubmitResult{}, err
 	}
 	defer p.conn.Close()
 	nonce := sha256.Sum256(tx)
-	inv, err := lifecycle.NewInvocation(signer, l.plan.ChainID, call.Chaincode, call.Function, call.args(), nonce[:])
+	inv, err := lifecycle.NewInvocation(signer, ch.name, call.Chaincode, call.Function, call.args(), nonce[:])
 	if err != nil {
 		return chain.SubmitResult{}, fmt.Errorf("%s: %w", node.Name, err)
 	}
@@ -220,15 +243,16 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 }
 
 // defaultOrg is the organisation that signs a call naming none: the
-// first peer organisation of the plan the caller may sign as (the first,
-// when it may sign as none, so that the refusal names it). It does not
-// depend on the peer the gateway hands the call to, so that the same body
-// is the same transaction ID on every peer, and a call one peer's
-// chaincode refused is not signed by another organisation on the next.
-func (l *ledger) defaultOrg(ctx context.Context) string {
+// first peer organisation of the plan, a member of channel c, the caller
+// may sign as (the first, when it may sign as none, so that the refusal
+// names it). It does not depend on the peer the gateway hands the call
+// to, so that the same body is the same transaction ID on every peer, and
+// a call one peer's chaincode refused is not signed by another
+// organisation on the next.
+func (l *ledger) defaultOrg(ctx context.Context, c fabricChannel) string {
 	first := ""
 	for _, n := range l.plan.Nodes {
-		if n.Role != apis.RoleFull {
+		if n.Role != apis.RoleFull || !c.has(n.Organization) {
 			continue
 		}
 		if chain.MaySignFor(ctx, n.Organization) {
@@ -263,19 +287,26 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 	if err != nil {
 		return chain.QueryResult{}, err
 	}
+	ch, ok := planChannel(l.plan, call.Channel)
+	if !ok {
+		return chain.QueryResult{}, malformed("channel: %q is no channel of the network (its channels: %s)", call.Channel, strings.Join(append([]string{l.plan.ChainID}, planChannelNames(l.plan)...), ", "))
+	}
+	if node, ok = peerOn(l.plan, ch, node, node.Organization); !ok {
+		return chain.QueryResult{}, fmt.Errorf("channel %s has no peer", ch.name)
+	}
 	p, err := l.dial(node)
 	if err != nil {
 		return chain.QueryResult{}, err
 	}
 	defer p.conn.Close()
 	var res chain.QueryResult
-	info, err := l.qscc(ctx, p, "GetChainInfo")
+	info, err := l.qsccOn(ctx, p, ch.name, "GetChainInfo")
 	if err != nil {
-		return res, fmt.Errorf("height of channel %s on %s: %w", l.plan.ChainID, node.Name, err)
+		return res, fmt.Errorf("height of channel %s on %s: %w", ch.name, node.Name, err)
 	}
 	var bi cb.BlockchainInfo
 	if err := proto.Unmarshal(info, &bi); err != nil {
-		return res, fmt.Errorf("height of channel %s on %s: %w", l.plan.ChainID, node.Name, err)
+		return res, fmt.Errorf("height of channel %s on %s: %w", ch.name, node.Name, err)
 	}
 	res.Height = int64(min(bi.GetHeight(), 1<<62)) //nolint:gosec // bounded
 	signer, err := appSigner(l.plan, node.Organization)
@@ -286,7 +317,7 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 	if _, err := rand.Read(nonce); err != nil {
 		return res, err
 	}
-	inv, err := lifecycle.NewInvocation(signer, l.plan.ChainID, call.Chaincode, call.Function, call.args(), nonce)
+	inv, err := lifecycle.NewInvocation(signer, ch.name, call.Chaincode, call.Function, call.args(), nonce)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", node.Name, err)
 	}

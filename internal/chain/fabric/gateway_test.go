@@ -21,7 +21,8 @@ func TestParseCall(t *testing.T) {
 			want: Call{Chaincode: "asset-v2", Function: "List", Nonce: "2"}},
 		{name: "not json", body: `Notarize 9f86d0`, say: []string{`the body must be a JSON object {"chaincode": NAME`}},
 		{name: "a number argument", body: `{"chaincode":"notary","function":"Notarize","args":[1]}`, say: []string{"cannot unmarshal number"}},
-		{name: "an unknown field", body: `{"chaincode":"notary","function":"Get","channel":"other"}`, say: []string{`unknown field "channel"`}},
+		{name: "an unknown field", body: `{"chaincode":"notary","function":"Get","chanel":"other"}`, say: []string{`unknown field "chanel"`}},
+		{name: "a bad channel", body: `{"chaincode":"notary","function":"Get","channel":"Other_One"}`, say: []string{`channel: "Other_One" is not a channel name`}},
 		{name: "two objects", body: `{"chaincode":"notary","function":"Get"} {}`, say: []string{"one JSON object"}},
 		{name: "empty", body: `{}`, say: []string{"chaincode: required", "function: required"}},
 		{name: "system chaincode", body: `{"chaincode":"_lifecycle","function":"InstallChaincode"}`, say: []string{`"_lifecycle" is a system chaincode`}},
@@ -58,11 +59,13 @@ func TestParseQuery(t *testing.T) {
 	}{
 		{name: "get", path: "/notary/Get", data: `["9f86d0"]`, want: Call{Chaincode: "notary", Function: "Get", Args: []string{"9f86d0"}}},
 		{name: "no data", path: "/asset/List", want: Call{Chaincode: "asset", Function: "List"}},
+		{name: "on a channel", path: "/pair/notary/Get", data: `["9f86d0"]`, want: Call{Channel: "pair", Chaincode: "notary", Function: "Get", Args: []string{"9f86d0"}}},
 		{name: "no function", path: "/notary", say: "/CHAINCODE/FUNCTION"},
 		{name: "no slash", path: "notary/Get", say: "/CHAINCODE/FUNCTION"},
 		{name: "data not an array", path: "/notary/Get", data: `{"hash":"9f86d0"}`, say: "JSON array of the function's arguments"},
 		{name: "system chaincode", path: "/qscc/GetChainInfo", data: `["mychannel"]`, say: "system chaincode"},
-		{name: "a function with a slash", path: "/notary/Get/more", say: `"Get/more" is no function name`},
+		{name: "four parts", path: "/pair/notary/Get/more", say: `or /CHANNEL/CHAINCODE/FUNCTION`},
+		{name: "a bad channel", path: "/Pair/notary/Get", say: `channel: "Pair" is not a channel name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

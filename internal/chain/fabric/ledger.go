@@ -67,9 +67,14 @@ func (l *ledger) dial(node chain.PlannedNode) (*peer, error) {
 // qscc calls fn of the peer's QSCC with the channel's name as the first
 // argument, and returns the answer's payload.
 func (l *ledger) qscc(ctx context.Context, p *peer, fn string, args ...string) ([]byte, error) {
+	return l.qsccOn(ctx, p, l.plan.ChainID, fn, args...)
+}
+
+// qsccOn is qscc on channel ch.
+func (l *ledger) qsccOn(ctx context.Context, p *peer, ch, fn string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
 	defer cancel()
-	in := [][]byte{[]byte(l.plan.ChainID)}
+	in := [][]byte{[]byte(ch)}
 	for _, s := range args {
 		in = append(in, []byte(s))
 	}
@@ -150,12 +155,38 @@ func (l *ledger) Tx(ctx context.Context, node chain.PlannedNode, hash string) (*
 	if !txIDRE.MatchString(hash) {
 		return nil, chain.ErrTxNotFound
 	}
+	t, err := l.txOn(ctx, node, l.plan.ChainID, hash)
+	if !errors.Is(err, chain.ErrTxNotFound) {
+		return t, err
+	}
+	// A call of chaincode on another channel: asked of a peer of it.
+	for _, name := range planChannelNames(l.plan) {
+		c, ok := planChannel(l.plan, name)
+		if !ok {
+			continue
+		}
+		on, ok := peerOn(l.plan, c, node, node.Organization)
+		if !ok {
+			continue
+		}
+		if t, err := l.txOn(ctx, on, name, hash); !errors.Is(err, chain.ErrTxNotFound) {
+			if t != nil {
+				t.Channel = name
+			}
+			return t, err
+		}
+	}
+	return nil, chain.ErrTxNotFound
+}
+
+// txOn is Tx on channel ch.
+func (l *ledger) txOn(ctx context.Context, node chain.PlannedNode, ch, hash string) (*chain.Tx, error) {
 	p, err := l.dial(node)
 	if err != nil {
 		return nil, err
 	}
 	defer p.conn.Close()
-	b, err := l.qscc(ctx, p, "GetBlockByTxID", strings.ToLower(hash))
+	b, err := l.qsccOn(ctx, p, ch, "GetBlockByTxID", strings.ToLower(hash))
 	var refused *statusError
 	switch {
 	case errors.As(err, &refused) && txNotFound(refused.message):

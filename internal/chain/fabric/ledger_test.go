@@ -217,7 +217,8 @@ func TestLedgerRefusals(t *testing.T) {
 	if _, err := l.Submit(noOrg, peer, call); !errors.Is(err, chain.ErrNotPermitted) {
 		t.Errorf("Submit by a caller of no organisation: %v, want ErrNotPermitted", err)
 	}
-	if got := l.(*ledger).defaultOrg(org2Only); got != "org2" {
+	shared, _ := planChannel(l.(*ledger).plan, "")
+	if got := l.(*ledger).defaultOrg(org2Only, shared); got != "org2" {
 		t.Errorf("a call naming no organisation, by a caller of org2, is signed by %s", got)
 	}
 	if _, err := l.Tx(ctx, peer, "not-a-hash"); !errors.Is(err, chain.ErrTxNotFound) {

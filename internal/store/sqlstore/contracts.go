@@ -128,10 +128,10 @@ func (s *Store) AddContractRevision(ctx context.Context, networkUID string, r ap
 	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO contract_revisions
 		(network_uid, name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args,
-		endorsement_policy)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		endorsement_policy, channel)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		networkUID, r.Name, r.Revision, r.Action, r.State, r.Package.Owner, r.Package.Name, r.Package.Version, r.Package.Checksum,
-		r.Ref, r.TxHash, r.Height, r.Actor, unix(r.Time), args, r.EndorsementPolicy)
+		r.Ref, r.TxHash, r.Height, r.Actor, unix(r.Time), args, r.EndorsementPolicy, r.Channel)
 	if isUnique(err) {
 		return fmt.Errorf("%s: %w", what, store.ErrConflict)
 	}
@@ -153,7 +153,7 @@ func isSerialization(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "SQLSTATE 40001") || strings.Contains(err.Error(), "SQLSTATE 40P01"))
 }
 
-const revisionColumns = `name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args, endorsement_policy`
+const revisionColumns = `name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args, endorsement_policy, channel`
 
 func scanRevision(row interface{ Scan(...any) error }) (apis.ContractRevision, error) {
 	var (
@@ -162,7 +162,7 @@ func scanRevision(row interface{ Scan(...any) error }) (apis.ContractRevision, e
 		args string
 	)
 	err := row.Scan(&r.Name, &r.Revision, &r.Action, &r.State, &r.Package.Owner, &r.Package.Name, &r.Package.Version,
-		&r.Package.Checksum, &r.Ref, &r.TxHash, &r.Height, &r.Actor, &t, &args, &r.EndorsementPolicy)
+		&r.Package.Checksum, &r.Ref, &r.TxHash, &r.Height, &r.Actor, &t, &args, &r.EndorsementPolicy, &r.Channel)
 	r.Time = fromUnix(t)
 	if err == nil && args != "" {
 		err = json.Unmarshal([]byte(args), &r.Args)

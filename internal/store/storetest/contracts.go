@@ -97,6 +97,8 @@ func testRevisions(t *testing.T, s store.Store) {
 	steps[1].Args = []string{"Gold \"GLD\"", "", "1000000000000000000000", "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"}
 	// So does an endorsement policy.
 	steps[1].EndorsementPolicy = "OR('Org1MSP.peer', AND('Org2MSP.peer', \"Org3MSP.peer\"))"
+	// And a channel.
+	steps[1].Channel = "pair"
 	for _, r := range steps {
 		must(t, s.AddContractRevision(ctx, net, r))
 	}
