@@ -169,7 +169,8 @@ func planChannelNames(plan *chain.Plan) []string {
 }
 
 // peerOn is a peer of plan whose organisation is a member of c: node
-// when it is one, else the first of org, else the first member's.
+// when it is such a peer, else the first of org, else the first
+// member's.
 func peerOn(plan *chain.Plan, c fabricChannel, node chain.PlannedNode, org string) (chain.PlannedNode, bool) {
 	if node.Role == apis.RoleFull && c.has(node.Organization) {
 		return node, true

@@ -210,8 +210,11 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 		return chain.SubmitResult{}, err
 	}
 	// A peer of the channel carries the call: node, unless its
-	// organisation is no member.
-	node, _ = peerOn(l.plan, ch, node, org)
+	// organisation is no member (a node that is no peer is refused as
+	// unreachable, below).
+	if node.Role == apis.RoleFull {
+		node, _ = peerOn(l.plan, ch, node, org)
+	}
 	p, err := l.dial(node)
 	if err != nil {
 		return chain.SubmitResult{}, err
@@ -291,8 +294,10 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 	if !ok {
 		return chain.QueryResult{}, malformed("channel: %q is no channel of the network (its channels: %s)", call.Channel, strings.Join(append([]string{l.plan.ChainID}, planChannelNames(l.plan)...), ", "))
 	}
-	if node, ok = peerOn(l.plan, ch, node, node.Organization); !ok {
-		return chain.QueryResult{}, fmt.Errorf("channel %s has no peer", ch.name)
+	if node.Role == apis.RoleFull {
+		if node, ok = peerOn(l.plan, ch, node, node.Organization); !ok {
+			return chain.QueryResult{}, fmt.Errorf("channel %s has no peer", ch.name)
+		}
 	}
 	p, err := l.dial(node)
 	if err != nil {
