@@ -66,48 +66,16 @@ func benchFabric(ctx context.Context, binDir string) error {
 
 	var deploys, chaincodes, toChaincode, deletes []float64
 	for i := range runs {
-		name := fmt.Sprintf("bench-fab-%d", i)
-		spec := fmt.Appendf(nil, `apiVersion: chaindock/v1
-kind: Network
-metadata: {name: %s}
-spec:
-  chain: fabric
-  runtime: process
-  organizations:
-    - {name: org1, peers: 2}
-    - {name: org2, peers: 2}
-  fabric: {orderers: 3, channel: trade, templates: true}
-`, name)
-		start := time.Now()
-		if _, err := c.CreateNetwork(ctx, spec); err != nil {
+		network, chaincode, err := fabricToChaincode(ctx, c, fmt.Sprintf("bench-fab-%d", i), "orderers: 3")
+		if err != nil {
 			return err
 		}
-		if err := framework.Poll(ctx, 3*time.Minute, 20*time.Millisecond, func() (bool, string) {
-			n, err := c.GetNetwork(ctx, name)
-			if err != nil {
-				return false, err.Error()
-			}
-			return n.Status.Phase == apis.PhaseRunning, framework.Describe(n)
-		}); err != nil {
-			return fmt.Errorf("deploy %s: %w", name, err)
-		}
-		deploys = append(deploys, round(time.Since(start).Seconds()))
-		running := time.Now()
-		body := []byte(`{"name":"notary","package":"builtin/fabric-notary@1.0.0"}`)
-		if err := c.Do(ctx, http.MethodPost, "/api/v1/networks/"+name+"/contracts", body, "application/json", nil); err != nil {
-			return fmt.Errorf("deploy the notarisation chaincode on %s: %w", name, err)
-		}
-		chaincodes = append(chaincodes, round(time.Since(running).Seconds()))
-		toChaincode = append(toChaincode, round(time.Since(start).Seconds()))
-
-		start = time.Now()
-		if _, err := c.DeleteNetwork(ctx, name); err != nil {
+		deploys, chaincodes, toChaincode = append(deploys, network), append(chaincodes, chaincode), append(toChaincode, round(network+chaincode))
+		took, err := deleteFabric(ctx, c, fmt.Sprintf("bench-fab-%d", i))
+		if err != nil {
 			return err
 		}
-		if err := framework.WaitGone(ctx, c, name, time.Minute); err != nil {
-			return err
-		}
-		deletes = append(deletes, round(time.Since(start).Seconds()))
+		deletes = append(deletes, took)
 	}
 	emit(figure{Metric: "fabric_deploy_network_s", Value: median(deploys), Unit: "s", Samples: deploys,
 		Note: "apply 2 organisations x 2 peers and 3 Raft orderers until the API reports the network Running: every node joined to the channel and its Raft led (the user's Fabric binaries)"})
@@ -126,7 +94,26 @@ func benchFabricBFT(ctx context.Context, c *client.Client) error {
 	var toChaincode []float64
 	for i := range runs {
 		name := fmt.Sprintf("bench-fabbft-%d", i)
-		spec := fmt.Appendf(nil, `apiVersion: chaindock/v1
+		network, chaincode, err := fabricToChaincode(ctx, c, name, "consensus: BFT, orderers: 4")
+		if err != nil {
+			return err
+		}
+		toChaincode = append(toChaincode, round(network+chaincode))
+		if _, err := deleteFabric(ctx, c, name); err != nil {
+			return err
+		}
+	}
+	emit(figure{Metric: "fabric_bft_deploy_s", Value: median(toChaincode), Unit: "s", Samples: toChaincode,
+		Note: "fabric_deploy_s with 4 BFT (SmartBFT) orderers instead of 3 Raft ones: apply until the notarisation chaincode is committed"})
+	return nil
+}
+
+// fabricToChaincode applies a network of 2 organisations x 2 peers with
+// the orderers ordering (a flow mapping's entries), and deploys the
+// notarisation template on it: the seconds until it runs, and then until
+// the chaincode is committed.
+func fabricToChaincode(ctx context.Context, c *client.Client, name, ordering string) (network, chaincode float64, err error) {
+	spec := fmt.Appendf(nil, `apiVersion: chaindock/v1
 kind: Network
 metadata: {name: %s}
 spec:
@@ -135,34 +122,38 @@ spec:
   organizations:
     - {name: org1, peers: 2}
     - {name: org2, peers: 2}
-  fabric: {consensus: BFT, orderers: 4, channel: trade, templates: true}
-`, name)
-		start := time.Now()
-		if _, err := c.CreateNetwork(ctx, spec); err != nil {
-			return err
-		}
-		if err := framework.Poll(ctx, 3*time.Minute, 20*time.Millisecond, func() (bool, string) {
-			n, err := c.GetNetwork(ctx, name)
-			if err != nil {
-				return false, err.Error()
-			}
-			return n.Status.Phase == apis.PhaseRunning, framework.Describe(n)
-		}); err != nil {
-			return fmt.Errorf("deploy %s: %w", name, err)
-		}
-		body := []byte(`{"name":"notary","package":"builtin/fabric-notary@1.0.0"}`)
-		if err := c.Do(ctx, http.MethodPost, "/api/v1/networks/"+name+"/contracts", body, "application/json", nil); err != nil {
-			return fmt.Errorf("deploy the notarisation chaincode on %s: %w", name, err)
-		}
-		toChaincode = append(toChaincode, round(time.Since(start).Seconds()))
-		if _, err := c.DeleteNetwork(ctx, name); err != nil {
-			return err
-		}
-		if err := framework.WaitGone(ctx, c, name, time.Minute); err != nil {
-			return err
-		}
+  fabric: {%s, channel: trade, templates: true}
+`, name, ordering)
+	start := time.Now()
+	if _, err := c.CreateNetwork(ctx, spec); err != nil {
+		return 0, 0, err
 	}
-	emit(figure{Metric: "fabric_bft_deploy_s", Value: median(toChaincode), Unit: "s", Samples: toChaincode,
-		Note: "fabric_deploy_s with 4 BFT (SmartBFT) orderers instead of 3 Raft ones: apply until the notarisation chaincode is committed"})
-	return nil
+	if err := framework.Poll(ctx, 3*time.Minute, 20*time.Millisecond, func() (bool, string) {
+		n, err := c.GetNetwork(ctx, name)
+		if err != nil {
+			return false, err.Error()
+		}
+		return n.Status.Phase == apis.PhaseRunning, framework.Describe(n)
+	}); err != nil {
+		return 0, 0, fmt.Errorf("deploy %s: %w", name, err)
+	}
+	network = round(time.Since(start).Seconds())
+	running := time.Now()
+	body := []byte(`{"name":"notary","package":"builtin/fabric-notary@1.0.0"}`)
+	if err := c.Do(ctx, http.MethodPost, "/api/v1/networks/"+name+"/contracts", body, "application/json", nil); err != nil {
+		return 0, 0, fmt.Errorf("deploy the notarisation chaincode on %s: %w", name, err)
+	}
+	return network, round(time.Since(running).Seconds()), nil
+}
+
+// deleteFabric deletes network name and waits until it is gone.
+func deleteFabric(ctx context.Context, c *client.Client, name string) (float64, error) {
+	start := time.Now()
+	if _, err := c.DeleteNetwork(ctx, name); err != nil {
+		return 0, err
+	}
+	if err := framework.WaitGone(ctx, c, name, time.Minute); err != nil {
+		return 0, err
+	}
+	return round(time.Since(start).Seconds()), nil
 }
