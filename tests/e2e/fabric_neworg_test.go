@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,9 +103,8 @@ func TestFabricNewOrgChaincode(t *testing.T) {
 		t.Logf("transactions after the deployments: %s", got)
 	}
 
-	// Signed by org3 with wait=commit. The gateway has every
-	// organisation's peer endorse and answers the refusal of any one of
-	// them: a committed receipt is org3's peer's endorsement too.
+	// Signed by org3 with wait=commit; a peer's gateway plans its
+	// endorsement from the channel's MAJORITY, two of the three.
 	doc := sha256.Sum256([]byte("the charter of org3, signed " + time.Now().String()))
 	hash := hex.EncodeToString(doc[:])
 	start := time.Now()
@@ -151,6 +151,26 @@ func TestFabricNewOrgChaincode(t *testing.T) {
 	if !answered["org3-peer-0"] {
 		t.Fatalf("the peers that answered: %v; want org3-peer-0 among them", answered)
 	}
+
+	// Every organisation must endorse now: org3's peer endorses.
+	upgraded := time.Now()
+	if err := c.Do(ctx, http.MethodPut, base+"/contracts/notary", []byte(`{"package":"builtin/fabric-notary@1.0.0","endorsementPolicy":"ALL"}`), "application/json", nil); err != nil {
+		t.Fatalf("upgrade notary to ALL: %v", err)
+	}
+	t.Logf("notary upgraded to ALL (approved by the three organisations) in %.1fs", time.Since(upgraded).Seconds())
+	doc = sha256.Sum256([]byte("org3's second charter, " + time.Now().String()))
+	s, err = submitTx(ctx, c, name, fmt.Appendf(nil, `{"chaincode":"notary","function":"Notarize","args":[%q,"all three"],"organization":"org3"}`, hex.EncodeToString(doc[:])))
+	if err != nil || s.status != http.StatusOK || s.receipt["committed"] != true {
+		t.Fatalf("notarise under ALL: %v HTTP %d %v %+v", err, s.status, s.receipt, s.problem)
+	}
+	txHash, _ = s.receipt["hash"].(string)
+	if err := pollJSON(t, c, base+"/transactions/"+txHash, &tx); err != nil {
+		t.Fatalf("explorer: %s: %v", txHash, err)
+	}
+	if got := endorsers(t, tx); tx.Code != 0 || !slices.Equal(got, []string{"Org1MSP", "Org2MSP", "Org3MSP"}) {
+		t.Fatalf("transaction %s under ALL: code %d, endorsed by %v; want valid, by all three", txHash, tx.Code, got)
+	}
+	t.Logf("under ALL: %s valid, endorsed by Org1MSP, Org2MSP and Org3MSP", txHash)
 
 	ports := framework.NodePorts(n)
 	if _, err := c.DeleteNetwork(ctx, name); err != nil {
