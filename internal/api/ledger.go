@@ -436,7 +436,8 @@ func (a *API) queryApp(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, node, err := a.gateway.Query(r.Context(), n, path, []byte(r.URL.Query().Get("data")), minHeight)
+	ctx := chain.WithSignsFor(r.Context(), signsFor(principalFrom(r.Context()), n))
+	res, node, err := a.gateway.Query(ctx, n, path, []byte(r.URL.Query().Get("data")), minHeight)
 	if err != nil {
 		a.gatewayError(w, r, err)
 		return

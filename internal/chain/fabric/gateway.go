@@ -294,9 +294,18 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 	if !ok {
 		return chain.QueryResult{}, malformed("channel: %q is no channel of the network (its channels: %s)", call.Channel, strings.Join(append([]string{l.plan.ChainID}, planChannelNames(l.plan)...), ", "))
 	}
-	if node.Role == apis.RoleFull {
-		if node, ok = peerOn(l.plan, ch, node, node.Organization); !ok {
-			return chain.QueryResult{}, fmt.Errorf("channel %s has no peer", ch.name)
+	// Every organisation reads the shared channel, as the node's; another
+	// channel only its members, each on a peer of its own: the query is
+	// signed by a member organisation the caller may sign as.
+	org := node.Organization
+	if ch.name != l.plan.ChainID {
+		if org = l.defaultOrg(ctx, ch); org == "" || !chain.MaySignFor(ctx, org) {
+			return chain.QueryResult{}, fmt.Errorf("%w: the caller belongs to no member organisation of channel %s (its members: %s)", chain.ErrNotPermitted, ch.name, strings.Join(ch.orgs, ", "))
+		}
+		if node.Role == apis.RoleFull && node.Organization != org {
+			if node, ok = peerOn(l.plan, fabricChannel{name: ch.name, orgs: []string{org}}, node, org); !ok {
+				return chain.QueryResult{}, fmt.Errorf("organisation %s has no peer", org)
+			}
 		}
 	}
 	p, err := l.dial(node)
@@ -314,7 +323,7 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 		return res, fmt.Errorf("height of channel %s on %s: %w", ch.name, node.Name, err)
 	}
 	res.Height = int64(min(bi.GetHeight(), 1<<62)) //nolint:gosec // bounded
-	signer, err := appSigner(l.plan, node.Organization)
+	signer, err := appSigner(l.plan, org)
 	if err != nil {
 		return res, err
 	}

@@ -159,7 +159,9 @@ func (l *ledger) Tx(ctx context.Context, node chain.PlannedNode, hash string) (*
 	if !errors.Is(err, chain.ErrTxNotFound) {
 		return t, err
 	}
-	// A call of chaincode on another channel: asked of a peer of it.
+	// A call of chaincode on another channel: asked of a peer of it. A
+	// channel whose peer does not answer is passed over: the
+	// transaction is looked for again on the gateway's next look.
 	for _, name := range planChannelNames(l.plan) {
 		c, ok := planChannel(l.plan, name)
 		if !ok {
@@ -169,11 +171,9 @@ func (l *ledger) Tx(ctx context.Context, node chain.PlannedNode, hash string) (*
 		if !ok {
 			continue
 		}
-		if t, err := l.txOn(ctx, on, name, hash); !errors.Is(err, chain.ErrTxNotFound) {
-			if t != nil {
-				t.Channel = name
-			}
-			return t, err
+		if t, err := l.txOn(ctx, on, name, hash); err == nil {
+			t.Channel = name
+			return t, nil
 		}
 	}
 	return nil, chain.ErrTxNotFound
