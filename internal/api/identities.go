@@ -136,6 +136,11 @@ func (a *API) enrollIdentity(w http.ResponseWriter, r *http.Request) {
 	if !a.signsForOrg(w, r, n, req.Organization) {
 		return
 	}
+	if n.Metadata.DeletionTimestamp != nil {
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
+			Detail: fmt.Sprintf("network %s is being deleted, with its identities", n.Metadata.Name)})
+		return
+	}
 	plan, err := a.storedPlan(r.Context(), n)
 	if errors.Is(err, store.ErrNotFound) {
 		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
@@ -151,6 +156,11 @@ func (a *API) enrollIdentity(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &bad) {
 			writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusBadRequest, Detail: err.Error(),
 				Errors: []apis.FieldError{{Field: "csr", Detail: err.Error()}}})
+			return
+		}
+		if errors.Is(err, fabric.ErrOrgNotPlanned) {
+			writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
+				Detail: fmt.Sprintf("organisation %s of network %s is not planned yet: enrol once its peers run (%v)", req.Organization, n.Metadata.Name, err)})
 			return
 		}
 		a.gatewayError(w, r, fmt.Errorf("enrol %s of %s: %w", req.Name, req.Organization, err))
@@ -296,7 +306,7 @@ func (a *API) deleteIdentity(w http.ResponseWriter, r *http.Request) {
 				Detail: fmt.Sprintf("%s is kept: %v; try again once the network runs, or remove it with ?revoke=false, which leaves its certificate valid on the channel", what, err)})
 			return
 		}
-		what += ", revoked on channel " + plan.ChainID
+		what += ", revoked on the channels of " + id.Organization
 	}
 	if err := a.opts.Store.Delete(r.Context(), KindIdentity, o.Name, o.UID); err != nil {
 		a.storeError(w, r, err)

@@ -44,13 +44,21 @@ tlsca.pem there; without it the key is printed.`,
 			if err != nil {
 				return err
 			}
+			// The key is shown once: the files must be writable before
+			// the platform makes it.
+			if outDir != "" {
+				if err := checkIdentityDir(outDir); err != nil {
+					return err
+				}
+			}
 			id, err := c.EnrollIdentity(cmd.Context(), args[0], req)
 			if err != nil {
 				return err
 			}
 			if outDir != "" {
 				if err := writeIdentity(outDir, id); err != nil {
-					return fmt.Errorf("identity %s/%s is enrolled, but: %w", id.Organization, id.Name, err)
+					fmt.Fprint(cmd.OutOrStdout(), id.PrivateKey)
+					return fmt.Errorf("identity %s/%s is enrolled, but: %w (its key, shown once, is printed above)", id.Organization, id.Name, err)
 				}
 			}
 			if g.output != "table" {
@@ -128,6 +136,23 @@ tlsca.pem there; without it the key is printed.`,
 
 // writeIdentity writes an enrolment's certificate, key and TLS CA to dir,
 // refusing to overwrite a file.
+// identityFiles are the files an identity is written to.
+var identityFiles = []string{"cert.pem", "key.pem", "tlsca.pem"}
+
+// checkIdentityDir makes dir and refuses it when it has an identity's
+// files already.
+func checkIdentityDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, f := range identityFiles {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return fmt.Errorf("%s has %s already: give another --out", dir, f)
+		}
+	}
+	return nil
+}
+
 func writeIdentity(dir string, id *api.Identity) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

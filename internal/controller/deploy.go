@@ -362,7 +362,7 @@ func (c *Controller) finalize(ctx context.Context, n *apis.Network, rt runtime.R
 	for err := range errs {
 		return Result{}, err
 	}
-	if err := c.deleteIdentities(ctx, n); err != nil {
+	if err := c.deleteIdentities(ctx, n, ""); err != nil {
 		return Result{}, err
 	}
 	if err := c.opts.Store.Delete(ctx, apis.KindNetwork, n.Metadata.Name, n.Metadata.UID); err != nil {
@@ -373,15 +373,20 @@ func (c *Controller) finalize(ctx context.Context, n *apis.Network, rt runtime.R
 	return Result{}, nil
 }
 
-// deleteIdentities deletes the application identities enrolled in n, and
-// with each its sealed key: they are named by n's UID.
-func (c *Controller) deleteIdentities(ctx context.Context, n *apis.Network) error {
+// deleteIdentities deletes the application identities enrolled in n, of
+// organisation org or, with org empty, of all, and with each its sealed
+// key: they are named NETWORK-UID/ORG/NAME.
+func (c *Controller) deleteIdentities(ctx context.Context, n *apis.Network, org string) error {
 	objs, err := c.opts.Store.List(ctx, apis.KindFabricIdentity)
 	if err != nil {
 		return err
 	}
+	prefix := n.Metadata.UID + "/"
+	if org != "" {
+		prefix += org + "/"
+	}
 	for _, o := range objs {
-		if strings.HasPrefix(o.Name, n.Metadata.UID+"/") {
+		if strings.HasPrefix(o.Name, prefix) {
 			if err := c.opts.Store.Delete(ctx, o.Kind, o.Name, o.UID); err != nil {
 				return fmt.Errorf("delete identity %s: %w", o.Name, err)
 			}

@@ -176,6 +176,13 @@ func (c *Controller) reshape(ctx context.Context, n *apis.Network, drv chain.Dri
 	c.mu.Unlock()
 	c.opts.Metrics.ForgetNode(n.Metadata.Name, pn.Name)
 	c.event(ctx, n, apis.EventNormal, "NodeRemoved", pn.Name, "removed %s (%s)", pn.Name, pn.Role)
+	if org := pn.Organization; org != "" && !slices.ContainsFunc(next.Nodes, func(o chain.PlannedNode) bool { return o.Organization == org }) &&
+		!slices.ContainsFunc(n.Spec.Organizations, func(o apis.OrganizationNodes) bool { return o.Name == org }) {
+		// The organisation has left: the identities enrolled in it go too.
+		if err := c.deleteIdentities(ctx, n, org); err != nil {
+			return next, "removed " + pn.Name, err
+		}
+	}
 	return next, "removed " + pn.Name, nil
 }
 

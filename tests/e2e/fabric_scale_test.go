@@ -125,7 +125,10 @@ func TestFabricScale(t *testing.T) {
 	t.Logf("(d) org1-peer-1 removed %.1fs after the request; the channel at height %d (was %d)", time.Since(asked).Seconds(), n.Status.Height, grown)
 
 	// (e) org3 leaves: the channel's configuration lets it go, then its
-	// peer stops.
+	// peer stops; the identities enrolled in it go too.
+	if _, err := c.EnrollIdentity(ctx, name, api.IdentityRequest{Organization: "org3", Name: "app3"}); err != nil {
+		t.Fatalf("enrol app3 of org3: %v", err)
+	}
 	asked = time.Now()
 	scaleFabric(ctx, t, c, name, "org3", 0)
 	n = waitFabric(ctx, t, c, name, 60*time.Second, "org3 removed", func(n *apis.Network) bool {
@@ -136,10 +139,24 @@ func TestFabricScale(t *testing.T) {
 	if len(n.Spec.Organizations) != 2 || n.Spec.Organizations[1].Name != "org2" {
 		t.Errorf("organizations %+v, want org1 and org2", n.Spec.Organizations)
 	}
+	if ids, err := c.ListIdentities(ctx, name, ""); err != nil || len(ids) != 0 {
+		t.Errorf("identities after org3 left: %+v (%v), want none", ids, err)
+	}
+
+	// (f) org3 comes back, with the CAs it had: the channel takes it in
+	// again, and its new peer joins.
+	asked = time.Now()
+	scaleFabric(ctx, t, c, name, "org3", 1)
+	n = waitFabric(ctx, t, c, name, 60*time.Second, "org3 back", func(n *apis.Network) bool {
+		s, ok := framework.NodeByName(n, "org3-peer-0")
+		return ok && !s.Joining && len(n.Status.Nodes) == 6 && peersLevel(n) && n.Status.Message == ""
+	})
+	t.Logf("(f) org3 back in the channel and its peer joined %.1fs after the request; the channel at height %d", time.Since(asked).Seconds(), n.Status.Height)
 
 	// The explorer shows each config update, one block each: the
 	// genesis's two organisations' anchor peers, org1's second anchor,
-	// org3 added, org3's anchor, org1's anchors back to one, org3 out.
+	// org3 added, org3's anchor, org1's anchors back to one, org3 out,
+	// org3 added again, its anchor.
 	var st api.ExplorerStatus
 	if err := framework.Poll(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
 		if err := getJSON(ctx, c, base+"/explorer", &st); err != nil {
@@ -164,10 +181,10 @@ func TestFabricScale(t *testing.T) {
 			}
 		}
 	}
-	if len(configAt) != 7 || configAt[3] <= before-1 {
-		t.Errorf("config transactions after the genesis at heights %v, want seven, the fourth (adding org3) after height %d", configAt, before)
+	if len(configAt) != 9 || configAt[3] <= before-1 {
+		t.Errorf("config transactions after the genesis at heights %v, want nine, the fourth (adding org3) after height %d", configAt, before)
 	} else {
-		t.Logf("the explorer shows the seven config updates at heights %v", configAt)
+		t.Logf("the explorer shows the nine config updates at heights %v", configAt)
 	}
 
 	ports := framework.NodePorts(n)

@@ -43,6 +43,10 @@ type PeerEndpoint struct {
 	TLSHostName string `json:"tlsHostName"`
 }
 
+// ErrOrgNotPlanned: the organisation is in the network's spec, but not in
+// its plan yet (it is being added).
+var ErrOrgNotPlanned = errors.New("the organisation is not planned yet")
+
 // Enroll issues the application identity name of peer organisation org
 // from the organisation's CA, which plan keeps: for the key of csrPEM
 // (see pki.ParseCSR) when given, else for a key it makes. It stores
@@ -50,11 +54,11 @@ type PeerEndpoint struct {
 func Enroll(plan *chain.Plan, org, name string, csrPEM []byte, now time.Time) (*Enrolment, error) {
 	ca, err := loadOrgCA(plan, org, artCA)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrOrgNotPlanned, err)
 	}
 	tlsCA := plan.Artifact(orgPath(org, artTLSCA+"/cert.pem"))
 	if tlsCA == nil {
-		return nil, fmt.Errorf("the plan has no TLS CA of organisation %s", org)
+		return nil, fmt.Errorf("%w: the plan has no TLS CA of organisation %s", ErrOrgNotPlanned, org)
 	}
 	e := &Enrolment{Organization: org, MSPID: MSPID(org), Name: name, TLSCACertPEM: tlsCA}
 	for _, n := range plan.Nodes {
@@ -68,7 +72,7 @@ func Enroll(plan *chain.Plan, org, name string, csrPEM []byte, now time.Time) (*
 		e.Peers = append(e.Peers, PeerEndpoint{Name: n.Name, Endpoint: u.Host, TLSHostName: u.Hostname()})
 	}
 	if len(e.Peers) == 0 {
-		return nil, fmt.Errorf("organisation %s has no peer in the plan", org)
+		return nil, fmt.Errorf("%w: organisation %s has no peer in the plan", ErrOrgNotPlanned, org)
 	}
 	req := pki.Request{Name: name, Now: now}
 	if len(csrPEM) > 0 {

@@ -73,11 +73,13 @@ func validateOrgChange(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) 
 			}
 		}
 	}
-	if updates && status != nil {
+	if updates && status != nil && len(stays) > 0 {
 		peer, orderer := false, false
 		for _, s := range status.Nodes {
 			running := s.Phase == apis.NodeRunning && !s.Joining
-			peer = peer || running && s.Role == apis.RoleFull
+			// The update is read from a peer of an organisation that
+			// stays: a leaving one's is gone before it is done.
+			peer = peer || running && s.Role == apis.RoleFull && !slices.Contains(gone, s.Organization)
 			orderer = orderer || running && s.Role == apis.RoleValidator
 		}
 		if !peer {
@@ -110,12 +112,12 @@ func (d *Driver) Retire(ctx context.Context, n *apis.Network, plan *chain.Plan, 
 	}
 	staying := *plan
 	staying.Nodes = slices.DeleteFunc(slices.Clone(plan.Nodes), func(pn chain.PlannedNode) bool { return !wanted[pn.Name] })
-	reader, err := memberPeer(n, &staying)
-	if err != nil {
-		return false, err
-	}
 	org := node.Organization
 	if !slices.ContainsFunc(n.Spec.Organizations, func(o apis.OrganizationNodes) bool { return o.Name == org }) {
+		reader, err := memberPeer(n, &staying)
+		if err != nil {
+			return false, err
+		}
 		if err := removeFromChannel(ctx, n, plan, org, reader); err != nil {
 			return false, err
 		}

@@ -274,11 +274,15 @@ func (d *Driver) addToChannel(ctx context.Context, n *apis.Network, plan *chain.
 	if err != nil {
 		return err
 	}
-	if hasOrg(gcfg, mspID) {
-		return nil
-	}
+	// The channel's configuration as a member peer has it decides: an
+	// organisation of the genesis block may have left and come back.
+	// With no member peer running, one of the genesis block is taken
+	// for a member (a peer added to an organisation that never left).
 	reader, err := memberPeer(n, plan)
 	if err != nil {
+		if hasOrg(gcfg, mspID) {
+			return nil
+		}
 		return err
 	}
 	cfg, err := channelConfig(ctx, plan, plan.ChainID, reader)
