@@ -18,7 +18,7 @@ const (
 	// MetricBFTIsLeader is 1 on the BFT leader of a channel.
 	MetricBFTIsLeader = "consensus_BFT_is_leader"
 	// metricIngressStreams counts the streams other consenters hold to
-	// the orderer (of any channel: a network has one). A follower has
+	// the orderer (of any channel: a BFT network has one, see validateChannels). A follower has
 	// one from the leader, which sends it heartbeats, as soon as the
 	// leader reaches it; the leader has them once the followers send it
 	// messages of their own, when they order transactions.

@@ -71,6 +71,12 @@ func validateChannels(spec *apis.NetworkSpec) apis.ErrorList {
 		errs.Add("spec.fabric.channels", "%d channels, at most %d", len(f.Channels), maxChannels)
 		return errs
 	}
+	if f.IsBFT() {
+		// A BFT orderer's readiness is read from cluster metrics that
+		// do not tell its channels apart.
+		errs.Add("spec.fabric.channels", "more channels with BFT ordering are not supported yet; use etcdraft, or one channel")
+		return errs
+	}
 	orgs := map[string]bool{}
 	for _, o := range spec.Organizations {
 		orgs[o.Name] = true

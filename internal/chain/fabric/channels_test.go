@@ -26,6 +26,11 @@ func TestValidateChannels(t *testing.T) {
 	}{
 		{"none", spec(), nil},
 		{"one of one organisation", spec(apis.FabricChannel{Name: "solo", Organizations: []string{"org2"}}), nil},
+		{"with BFT", func() *apis.NetworkSpec {
+			s := spec(apis.FabricChannel{Name: "solo", Organizations: []string{"org2"}})
+			s.Fabric.Consensus = apis.FabricConsensusBFT
+			return s
+		}(), []string{"spec.fabric.channels"}},
 		{"every problem", spec(
 			apis.FabricChannel{Name: "Bad_Name", Organizations: []string{"org1"}},
 			apis.FabricChannel{Name: "shared", Organizations: []string{"org1", "org9", "org1"}},

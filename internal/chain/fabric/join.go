@@ -41,7 +41,10 @@ func (d *Driver) Bootstrap(ctx context.Context, n *apis.Network, plan *chain.Pla
 	if node.Role != apis.RoleValidator {
 		channels = channelsOfOrg(n, node.Organization)
 	}
-	all := true
+	// One channel at a time: the next is asked on a later call, so that
+	// a call is bounded whatever the number of channels.
+	ctx, cancel := context.WithTimeout(ctx, admitWait)
+	defer cancel()
 	for _, c := range channels {
 		block := plan.Artifact(BlockPath(c.name))
 		if block == nil {
@@ -53,12 +56,11 @@ func (d *Driver) Bootstrap(ctx context.Context, n *apis.Network, plan *chain.Pla
 		} else if member, err = joinPeer(ctx, node, admin, c.name, block); member && err == nil {
 			member, err = anchor(ctx, n, plan, c, node)
 		}
-		if err != nil {
+		if err != nil || !member {
 			return false, err
 		}
-		all = all && member
 	}
-	return all, nil
+	return true, nil
 }
 
 // admin is an organisation's admin: its signing identity, and the TLS
@@ -160,6 +162,10 @@ func (d *Driver) joinOrderer(ctx context.Context, node chain.PlannedNode, a *adm
 			return false, fmt.Errorf("%s: Raft of channel %s: %w", node.Name, ch, err)
 		}
 		return ready, nil
+	case status == http.StatusOK && info.Status == "failed":
+		// Onboarding failed: the orderer could not pull the channel's
+		// blocks from the others.
+		return false, fmt.Errorf("%s: channel %s is %s (%s); see the orderer's log", node.Name, ch, info.Status, info.ConsensusRelation)
 	case status == http.StatusOK:
 		return false, nil
 	case status != http.StatusNotFound:
