@@ -356,6 +356,18 @@ func (a *API) removeContract(w http.ResponseWriter, r *http.Request) {
 	a.changeContract(w, r, chi.URLParam(r, "contract"), ContractRequest{}, apis.ContractRemove)
 }
 
+// policyRule reports whether an endorsement policy is a rule over the
+// organisations a channel has when it is applied (Fabric's ANY, MAJORITY
+// and ALL): the same rule again may mean more organisations, and the
+// driver tells whether it changes anything.
+func policyRule(p string) bool {
+	switch strings.TrimSpace(p) {
+	case "ANY", "MAJORITY", "ALL":
+		return true
+	}
+	return false
+}
+
 // contractLocks serialises the contract operations of each network on this
 // server, so that the chain is not asked twice for what only one revision
 // can record.
@@ -444,7 +456,8 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 	case action == apis.ContractUpgrade && req.Channel != "" && req.Channel != current.Channel:
 		invalid(w, r, apis.ErrorList{{Field: "channel", Detail: fmt.Sprintf("contract %s is on channel %q: an upgrade keeps its channel; leave channel out, or deploy another contract on %q", name, current.Channel, req.Channel)}})
 		return
-	case action == apis.ContractUpgrade && ref.Version == current.Package.Version && req.EndorsementPolicy == current.EndorsementPolicy:
+	case action == apis.ContractUpgrade && ref.Version == current.Package.Version &&
+		strings.TrimSpace(req.EndorsementPolicy) == strings.TrimSpace(current.EndorsementPolicy) && !policyRule(req.EndorsementPolicy):
 		refuse("contract %s already runs %s with that endorsement policy", name, ref)
 		return
 	}

@@ -180,7 +180,12 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 		return chain.ContractResult{}, fmt.Errorf("deploy %s on %s: %w", req.Name, n.Metadata.Name, err)
 	}
 	defer dep.close()
-	res, err := dep.deploy(ctx, def, pkg)
+	// The same version and policy again: a rule (ANY, MAJORITY, ALL)
+	// over the channel's organisations now, which changes the definition
+	// only when organisations have come since.
+	again := req.Current != nil && req.Current.Package.Version == req.Package.Version &&
+		strings.TrimSpace(req.Current.EndorsementPolicy) == strings.TrimSpace(req.EndorsementPolicy)
+	res, err := dep.deploy(ctx, def, pkg, again)
 	if err != nil {
 		return res, fmt.Errorf("deploy %s on %s: %w", req.Name, n.Metadata.Name, err)
 	}
@@ -381,8 +386,9 @@ func dialDeployment(n *apis.Network, plan *chain.Plan, c fabricChannel) (*deploy
 	return dep, nil
 }
 
-// deploy runs the lifecycle for def, whose sequence it sets, with pkg.
-func (dep *deployment) deploy(ctx context.Context, def lifecycle.Definition, pkg []byte) (chain.ContractResult, error) {
+// deploy runs the lifecycle for def, whose sequence it sets, with pkg;
+// again refuses a def the channel runs already.
+func (dep *deployment) deploy(ctx context.Context, def lifecycle.Definition, pkg []byte, again bool) (chain.ContractResult, error) {
 	res := chain.ContractResult{Ref: def.Name}
 	for _, o := range dep.orgs {
 		for i, p := range o.peers {
@@ -398,6 +404,8 @@ func (dep *deployment) deploy(ctx context.Context, def lifecycle.Definition, pkg
 		def.Sequence = 1
 	case err != nil:
 		return res, err
+	case cur.Runs(def) && again:
+		return res, fmt.Errorf("%w: chaincode %s on channel %s runs that definition already (the policy's organisations are the same)", chain.ErrContractRefused, def.Name, dep.channel)
 	case cur.Runs(def):
 		// A deployment that committed before it could be recorded.
 		def.Sequence = cur.Sequence
