@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,10 +109,13 @@ func TestFabricBFT(t *testing.T) {
 		err    error
 	}
 	done := make(chan result, 1)
-	go func() {
+	var notarizing sync.WaitGroup
+	// The test does not end before the call, which logs through t.
+	defer notarizing.Wait()
+	notarizing.Go(func() {
 		h, err := tryNotarize(t, c, name, "after the kill")
 		done <- result{h, err}
-	}()
+	})
 	var restarted, committed time.Duration
 	var second int64
 	n = waitFabric(ctx, t, c, name, 120*time.Second, leader+" restarted and the second notarisation committed", func(n *apis.Network) bool {

@@ -108,14 +108,26 @@ func raftOf(ctx context.Context, n *apis.Network, ch string, members int) bool {
 }
 
 // orderedBy sends a transaction to orderer node and waits until the
-// network's peers have the block it was cut into.
+// network's peers, by their own metrics, are past the height they had
+// before it was sent: the block it was cut into.
 func orderedBy(ctx context.Context, t *testing.T, c *client.Client, name, dataDir, ch, node string) {
 	t.Helper()
 	n, err := c.GetNetwork(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := n.Status.Height
+	heights := func() map[string]float64 {
+		out := map[string]float64{}
+		for _, s := range n.Status.Nodes {
+			if s.Role == apis.RoleFull {
+				if m, err := fabricMetrics(ctx, s, ch); err == nil {
+					out[s.Name] = m["ledger_blockchain_height"]
+				}
+			}
+		}
+		return out
+	}
+	before := heights()
 	ord, ok := framework.NodeByName(n, node)
 	if !ok {
 		t.Fatalf("no node %s", node)
@@ -128,14 +140,17 @@ func orderedBy(ctx context.Context, t *testing.T, c *client.Client, name, dataDi
 	}); err != nil {
 		t.Fatalf("%s never took the transaction: %v", node, err)
 	}
-	waitFabric(ctx, t, c, name, 60*time.Second, "a block ordered by "+node, func(n *apis.Network) bool {
-		for _, s := range n.Status.Nodes {
-			if s.Role == apis.RoleFull && s.Height <= before {
-				return false
+	if err := framework.Poll(ctx, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
+		now := heights()
+		for p, h := range before {
+			if now[p] <= h {
+				return false, fmt.Sprintf("%s at height %v, was %v", p, now[p], h)
 			}
 		}
-		return true
-	})
+		return len(before) > 0, fmt.Sprint(now)
+	}); err != nil {
+		t.Fatalf("a block ordered by %s: %v", node, err)
+	}
 	t.Logf("a transaction sent to %s is in a block on the peers %.1fs later", node, time.Since(sent).Seconds())
 }
 
