@@ -18,6 +18,7 @@ import (
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/auth"
 	"github.com/chaindock/chaindock/internal/chain"
+	"github.com/chaindock/chaindock/internal/chain/fabric/lifecycle"
 	"github.com/chaindock/chaindock/internal/store"
 )
 
@@ -362,7 +363,7 @@ func (a *API) removeContract(w http.ResponseWriter, r *http.Request) {
 // driver tells whether it changes anything.
 func policyRule(p string) bool {
 	switch strings.TrimSpace(p) {
-	case "ANY", "MAJORITY", "ALL":
+	case lifecycle.PolicyAny, lifecycle.PolicyMajority, lifecycle.PolicyAll:
 		return true
 	}
 	return false
@@ -533,15 +534,7 @@ func (a *API) deployPlan(r *http.Request, n *apis.Network, driver chain.Contract
 	if _, ok := driver.(chain.PlanLedger); !ok {
 		return nil, nil
 	}
-	b, err := a.opts.Store.GetBlob(r.Context(), n.Metadata.UID, store.PlanBlob)
-	if err != nil {
-		return nil, fmt.Errorf("plan of %s: %w", n.Metadata.Name, err)
-	}
-	var plan chain.Plan
-	if err := json.Unmarshal(b, &plan); err != nil {
-		return nil, fmt.Errorf("decode plan of %s: %w", n.Metadata.Name, err)
-	}
-	return &plan, nil
+	return a.storedPlan(r.Context(), n)
 }
 
 // contractRemoved answers, and returns true, when tx calls a contract
