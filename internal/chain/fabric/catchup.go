@@ -156,13 +156,10 @@ func packageFor(ctx context.Context, plan *chain.Plan, peer grpc.ClientConnInter
 // memberPeerOf is a peer that runs and has joined the channel, of
 // organisation org when it has one.
 func memberPeerOf(n *apis.Network, plan *chain.Plan, org string) (chain.PlannedNode, error) {
-	running := map[string]bool{}
-	for _, s := range n.Status.Nodes {
-		running[s.Name] = s.Role == apis.RoleFull && !s.Joining && s.Phase == apis.NodeRunning
-	}
-	member := func(pn chain.PlannedNode) bool { return running[pn.Name] && !pn.Joining }
-	if i := slices.IndexFunc(plan.Nodes, func(pn chain.PlannedNode) bool { return member(pn) && pn.Organization == org }); i >= 0 {
-		return plan.Nodes[i], nil
+	own := *plan
+	own.Nodes = slices.DeleteFunc(slices.Clone(plan.Nodes), func(pn chain.PlannedNode) bool { return pn.Organization != org })
+	if p, err := memberPeer(n, &own); err == nil {
+		return p, nil
 	}
 	return memberPeer(n, plan)
 }

@@ -2,7 +2,6 @@ package fabric
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"slices"
@@ -342,11 +341,11 @@ func dialDeployment(n *apis.Network, plan *chain.Plan, c fabricChannel) (*deploy
 				if err != nil {
 					return fail(err)
 				}
-				key, ok := a.signer.PrivateKey.(*ecdsa.PrivateKey)
-				if !ok {
-					return fail(fmt.Errorf("admin of %s: not an ECDSA key", node.Organization))
+				s, err := signerOf(a)
+				if err != nil {
+					return fail(err)
 				}
-				dep.orgs = append(dep.orgs, &deployOrg{name: node.Organization, admin: a, signer: channel.Signer{MSPID: a.signer.MSPID, Cert: a.signer.Certificate, Key: key}})
+				dep.orgs = append(dep.orgs, &deployOrg{name: node.Organization, admin: a, signer: s})
 				i = len(dep.orgs) - 1
 			}
 			o := dep.orgs[i]
@@ -371,13 +370,9 @@ func dialDeployment(n *apis.Network, plan *chain.Plan, c fabricChannel) (*deploy
 			break
 		}
 	}
-	// The orderer's TLS CA verifies it; the client certificate is the
-	// committing organisation's admin's, as Fabric's CLI dials.
-	ordAdmin, err := loadAdmin(plan, ord.Organization)
-	if err != nil {
-		return fail(err)
-	}
-	conn, err := dialPeer(ord, &admin{tls: dep.orgs[0].admin.tls, roots: ordAdmin.roots})
+	// The client certificate is the committing organisation's admin's,
+	// as Fabric's CLI dials.
+	conn, err := dialOrdererNode(plan, ord, dep.orgs[0].admin)
 	if err != nil {
 		return fail(err)
 	}

@@ -182,9 +182,9 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	if err != nil {
 		return chain.SubmitResult{}, err
 	}
-	ch, ok := planChannel(l.plan, call.Channel)
-	if !ok {
-		return chain.SubmitResult{}, malformed("channel: %q is no channel of the network (its channels: %s)", call.Channel, strings.Join(append([]string{l.plan.ChainID}, planChannelNames(l.plan)...), ", "))
+	ch, err := l.callChannel(call.Channel)
+	if err != nil {
+		return chain.SubmitResult{}, err
 	}
 	org := call.Organization
 	switch {
@@ -245,6 +245,16 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	return res, nil
 }
 
+// callChannel is the channel a call names: one of the plan's, the
+// shared one when name is empty.
+func (l *ledger) callChannel(name string) (fabricChannel, error) {
+	ch, ok := planChannel(l.plan, name)
+	if !ok {
+		return ch, malformed("channel: %q is no channel of the network (its channels: %s)", name, strings.Join(append([]string{l.plan.ChainID}, planChannelNames(l.plan)...), ", "))
+	}
+	return ch, nil
+}
+
 // defaultOrg is the organisation that signs a call naming none: the
 // first peer organisation of the plan, a member of channel c, the caller
 // may sign as (the first, when it may sign as none, so that the refusal
@@ -290,9 +300,9 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 	if err != nil {
 		return chain.QueryResult{}, err
 	}
-	ch, ok := planChannel(l.plan, call.Channel)
-	if !ok {
-		return chain.QueryResult{}, malformed("channel: %q is no channel of the network (its channels: %s)", call.Channel, strings.Join(append([]string{l.plan.ChainID}, planChannelNames(l.plan)...), ", "))
+	ch, err := l.callChannel(call.Channel)
+	if err != nil {
+		return chain.QueryResult{}, err
 	}
 	// Every organisation reads the shared channel, as the node's; another
 	// channel only its members, each on a peer of its own: the query is
@@ -303,9 +313,11 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 			return chain.QueryResult{}, fmt.Errorf("%w: the caller belongs to no member organisation of channel %s (its members: %s)", chain.ErrNotPermitted, ch.name, strings.Join(ch.orgs, ", "))
 		}
 		if node.Role == apis.RoleFull && node.Organization != org {
-			if node, ok = peerOn(l.plan, fabricChannel{name: ch.name, orgs: []string{org}}, node, org); !ok {
+			own, found := peerOn(l.plan, fabricChannel{name: ch.name, orgs: []string{org}}, node, org)
+			if !found {
 				return chain.QueryResult{}, fmt.Errorf("organisation %s has no peer", org)
 			}
+			node = own
 		}
 	}
 	p, err := l.dial(node)

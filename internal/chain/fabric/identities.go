@@ -99,7 +99,7 @@ func loadOrgCA(plan *chain.Plan, org, dir string) (*pki.CA, error) {
 	certPEM := plan.Artifact(orgPath(org, dir+"/cert.pem"))
 	keyPEM := plan.Artifact(orgPath(org, dir+"/key.pem"))
 	if certPEM == nil || keyPEM == nil {
-		return nil, fmt.Errorf("the plan has no %s of organisation %s", dir, org)
+		return nil, fmt.Errorf("the plan has no %s of organisation %s: %w", dir, org, errNoOrg)
 	}
 	ca, err := pki.LoadCA(certPEM, keyPEM)
 	if err != nil {

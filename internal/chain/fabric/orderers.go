@@ -103,49 +103,49 @@ func hasConsenter(cfg *cb.Config, c channel.Consenter) (bool, error) {
 	return slices.Contains(addrs, channel.Address{Host: c.Host, Port: c.Port}), nil
 }
 
-// consenterChange is what a change of channel ch's consenters by
-// orderer node starts from: the orderer organisation's admin, who signs
-// it, a member peer of the channel, whose configuration it is made
-// against, the node as a consenter, and whether the configuration has it.
+// consenterChange is a change of the channels' consenters by orderer
+// node: the orderer organisation's admin, who signs it, and the node as
+// a consenter.
 type consenterChange struct {
-	ch     string
-	admin  *admin
-	reader chain.PlannedNode
-	c      channel.Consenter
-	cfg    *cb.Config
-	in     bool
+	admin *admin
+	c     channel.Consenter
 }
 
-func loadConsenterChange(ctx context.Context, n *apis.Network, plan *chain.Plan, c fabricChannel, node chain.PlannedNode) (*consenterChange, error) {
-	ch := consenterChange{ch: c.name}
-	var err error
-	if ch.admin, err = loadAdmin(plan, node.Organization); err != nil {
+func newConsenterChange(plan *chain.Plan, node chain.PlannedNode) (*consenterChange, error) {
+	a, err := loadAdmin(plan, node.Organization)
+	if err != nil {
 		return nil, err
 	}
-	if ch.reader, err = channelMember(n, plan, c); err != nil {
+	c, err := consenterOf(plan, node)
+	if err != nil {
 		return nil, err
 	}
-	if ch.c, err = consenterOf(plan, node); err != nil {
-		return nil, err
-	}
-	if ch.cfg, err = channelConfig(ctx, plan, c.name, ch.reader); err != nil {
-		return nil, err
-	}
-	if ch.in, err = hasConsenter(ch.cfg, ch.c); err != nil {
-		return nil, err
-	}
-	return &ch, nil
+	return &consenterChange{admin: a, c: c}, nil
 }
 
-// order has the orderer organisation's admin sign u and orders it,
-// waiting until the reader's configuration has the node as a consenter,
-// or has it no more.
-func (ch *consenterChange) order(ctx context.Context, n *apis.Network, plan *chain.Plan, u *channel.Update, in bool) error {
+// on reads channel c's configuration from a member peer of it, the
+// reader the change is made against, and reports whether it has the node
+// as a consenter.
+func (ch *consenterChange) on(ctx context.Context, n *apis.Network, plan *chain.Plan, c fabricChannel) (reader chain.PlannedNode, cfg *cb.Config, in bool, err error) {
+	if reader, err = channelMember(n, plan, c); err != nil {
+		return reader, nil, false, err
+	}
+	if cfg, err = channelConfig(ctx, plan, c.name, reader); err != nil {
+		return reader, nil, false, err
+	}
+	in, err = hasConsenter(cfg, ch.c)
+	return reader, cfg, in, err
+}
+
+// order has the orderer organisation's admin sign u, an update of
+// channel name, and orders it, waiting until the reader's configuration
+// has the node as a consenter, or has it no more.
+func (ch *consenterChange) order(ctx context.Context, n *apis.Network, plan *chain.Plan, name string, reader chain.PlannedNode, u *channel.Update, in bool) error {
 	env, err := signAsAdmin(u, ch.admin)
 	if err != nil {
 		return err
 	}
-	return orderUpdate(ctx, n, plan, ch.ch, ch.admin, env, ch.reader, func(cfg *cb.Config) (bool, error) {
+	return orderUpdate(ctx, n, plan, name, ch.admin, env, reader, func(cfg *cb.Config) (bool, error) {
 		has, err := hasConsenter(cfg, ch.c)
 		return has == in, err
 	})
@@ -166,25 +166,29 @@ func (d *Driver) admitOrderer(ctx context.Context, n *apis.Network, plan *chain.
 	}
 	ctx, cancel := context.WithTimeout(ctx, admitWait)
 	defer cancel()
+	ch, err := newConsenterChange(plan, node)
+	if err != nil {
+		return false, err
+	}
 	all := true
 	for _, c := range channelsOf(n) {
-		ch, err := loadConsenterChange(ctx, n, plan, c, node)
+		reader, cfg, in, err := ch.on(ctx, n, plan, c)
 		if err != nil {
 			return false, err
 		}
-		if !ch.in {
-			u, err := channel.AddConsenter(c.name, ch.cfg, MSPID(node.Organization), ch.c)
+		if !in {
+			u, err := channel.AddConsenter(c.name, cfg, MSPID(node.Organization), ch.c)
 			if err != nil {
 				return false, err
 			}
-			if err := ch.order(ctx, n, plan, u, true); err != nil {
+			if err := ch.order(ctx, n, plan, c.name, reader, u, true); err != nil {
 				return false, fmt.Errorf("make %s a consenter of channel %s: %w", node.Name, c.name, err)
 			}
 		}
 		// The orderer joins with the block that made it a consenter, or
 		// a later config block: it pulls the blocks before it from the
 		// other orderers.
-		block, err := configBlock(ctx, plan, c.name, ch.reader)
+		block, err := configBlock(ctx, plan, c.name, reader)
 		if err != nil {
 			return false, err
 		}
@@ -200,19 +204,23 @@ func (d *Driver) admitOrderer(ctx context.Context, n *apis.Network, plan *chain.
 // retireOrderer takes an orderer out of the channel's consenters, unless
 // it is out, and reports true once a member peer has the update.
 func retireOrderer(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
+	ch, err := newConsenterChange(plan, node)
+	if err != nil {
+		return false, err
+	}
 	for _, c := range channelsOf(n) {
-		ch, err := loadConsenterChange(ctx, n, plan, c, node)
+		reader, cfg, in, err := ch.on(ctx, n, plan, c)
 		if err != nil {
 			return false, err
 		}
-		if !ch.in {
+		if !in {
 			continue
 		}
-		u, err := channel.RemoveConsenter(c.name, ch.cfg, MSPID(node.Organization), channel.Address{Host: ch.c.Host, Port: ch.c.Port})
+		u, err := channel.RemoveConsenter(c.name, cfg, MSPID(node.Organization), channel.Address{Host: ch.c.Host, Port: ch.c.Port})
 		if err != nil {
 			return false, err
 		}
-		if err := ch.order(ctx, n, plan, u, false); err != nil {
+		if err := ch.order(ctx, n, plan, c.name, reader, u, false); err != nil {
 			return false, fmt.Errorf("take %s out of the consenters of channel %s: %w", node.Name, c.name, err)
 		}
 	}

@@ -2,7 +2,6 @@ package fabric
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"fmt"
 	"slices"
 
@@ -187,11 +186,11 @@ func signByAdmins(plan *chain.Plan, u *channel.Update) (*cb.Envelope, *admin, er
 		if err != nil {
 			return nil, nil, err
 		}
-		key, ok := sa.signer.PrivateKey.(*ecdsa.PrivateKey)
-		if !ok {
-			return nil, nil, fmt.Errorf("admin of %s: not an ECDSA key", name)
+		s, err := signerOf(sa)
+		if err != nil {
+			return nil, nil, err
 		}
-		signers = append(signers, channel.Signer{MSPID: id, Cert: sa.signer.Certificate, Key: key})
+		signers = append(signers, s)
 		if submitter == nil {
 			submitter = sa
 		}

@@ -190,19 +190,12 @@ var errNoOrg = errors.New("no such organisation in the plan")
 // artifacts, to issue its new peers' certificates.
 func loadOrg(plan *chain.Plan, name, network string) (*org, error) {
 	o := &org{name: name, mspID: MSPID(name), domain: orgDomain(name, network)}
-	for _, k := range []struct {
-		dir string
-		ca  **pki.CA
-	}{{artCA, &o.cas.MSP}, {artTLSCA, &o.cas.TLS}} {
-		certPEM, keyPEM := plan.Artifact(orgPath(name, k.dir+"/cert.pem")), plan.Artifact(orgPath(name, k.dir+"/key.pem"))
-		if certPEM == nil || keyPEM == nil {
-			return nil, fmt.Errorf("organisation %s: %w", name, errNoOrg)
-		}
-		ca, err := pki.LoadCA(certPEM, keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("organisation %s: %s: %w", name, k.dir, err)
-		}
-		*k.ca = ca
+	var err error
+	if o.cas.MSP, err = loadOrgCA(plan, name, artCA); err != nil {
+		return nil, err
+	}
+	if o.cas.TLS, err = loadOrgCA(plan, name, artTLSCA); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
