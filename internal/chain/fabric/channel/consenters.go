@@ -6,7 +6,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/hyperledger/fabric-config/configtx"
 	"github.com/hyperledger/fabric-config/configtx/orderer"
@@ -75,7 +74,7 @@ func AddConsenter(channelID string, config *cb.Config, ordererMSPID string, c Co
 			return fail(fmt.Errorf("%w: %s is a consenter", ErrNoChange, addr))
 		}
 	}
-	org, err := ordererOrg(config, ordererMSPID)
+	org, err := ordererGroup.org(config, ordererMSPID)
 	if err != nil {
 		return fail(err)
 	}
@@ -97,7 +96,7 @@ func AddConsenter(channelID string, config *cb.Config, ordererMSPID string, c Co
 			return fail(err)
 		}
 	}
-	req, err := ordererAdmins(config)
+	req, err := ordererGroup.admins(config)
 	if err != nil {
 		return fail(err)
 	}
@@ -125,7 +124,7 @@ func RemoveConsenter(channelID string, config *cb.Config, ordererMSPID string, a
 	if len(cfg.EtcdRaft.Consenters) == 1 {
 		return fail(errors.New("it is the channel's last consenter"))
 	}
-	org, err := ordererOrg(config, ordererMSPID)
+	org, err := ordererGroup.org(config, ordererMSPID)
 	if err != nil {
 		return fail(err)
 	}
@@ -143,7 +142,7 @@ func RemoveConsenter(channelID string, config *cb.Config, ordererMSPID string, a
 			return fail(err)
 		}
 	}
-	req, err := ordererAdmins(config)
+	req, err := ordererGroup.admins(config)
 	if err != nil {
 		return fail(err)
 	}
@@ -176,57 +175,6 @@ func parseAddress(s string) (Address, error) {
 		return Address{}, err
 	}
 	return Address{Host: host, Port: n}, nil
-}
-
-// ordererOrgs are the orderer organisations of a configuration, by MSP
-// ID.
-func ordererOrgs(config *cb.Config) ([]orgMSP, error) {
-	ord, ok := config.GetChannelGroup().GetGroups()[configtx.OrdererGroupKey]
-	if !ok {
-		return nil, errors.New("the configuration has no Orderer group")
-	}
-	tx := configtx.New(config)
-	var orgs []orgMSP
-	for group := range ord.Groups {
-		msp, err := tx.Orderer().Organization(group).MSP().Configuration()
-		if err != nil {
-			return nil, fmt.Errorf("orderer organisation %s: MSP: %w", group, err)
-		}
-		orgs = append(orgs, orgMSP{Group: group, MSPID: msp.Name, Roots: append(msp.RootCerts, msp.IntermediateCerts...)})
-	}
-	slices.SortFunc(orgs, func(a, b orgMSP) int { return strings.Compare(a.MSPID, b.MSPID) })
-	return orgs, nil
-}
-
-func ordererOrg(config *cb.Config, mspID string) (orgMSP, error) {
-	orgs, err := ordererOrgs(config)
-	if err != nil {
-		return orgMSP{}, err
-	}
-	for _, o := range orgs {
-		if o.MSPID == mspID {
-			return o, nil
-		}
-	}
-	return orgMSP{}, fmt.Errorf("%w: no orderer organisation %s", ErrUnknownOrg, mspID)
-}
-
-// ordererAdmins reads the Orderer group's modification policy, an
-// ImplicitMeta rule over the orderer organisations' Admins, which governs
-// its ConsensusType value. The OrdererEndpoints value of an orderer
-// organisation is governed by that organisation's Admins, which an admin
-// of it satisfies as well.
-func ordererAdmins(config *cb.Config) (Requirement, error) {
-	ord := config.GetChannelGroup().GetGroups()[configtx.OrdererGroupKey]
-	rule, err := implicitAdmins(ord, "Orderer")
-	if err != nil {
-		return Requirement{}, err
-	}
-	orgs, err := ordererOrgs(config)
-	if err != nil {
-		return Requirement{}, err
-	}
-	return adminsOf(rule, orgs), nil
 }
 
 // implicitAdmins is the rule of a group's modification policy, which must

@@ -30,7 +30,7 @@ func RevokeCertificates(channelID string, config *cb.Config, mspID string, ca *x
 		return fail(errors.New("no CA certificate and key to sign the revocation list"))
 	}
 	tx := configtx.New(config)
-	org, err := applicationOrg(tx.OriginalConfig(), mspID)
+	org, err := applicationGroup.org(tx.OriginalConfig(), mspID)
 	if err != nil {
 		return fail(err)
 	}
@@ -53,7 +53,7 @@ func RevokeCertificates(channelID string, config *cb.Config, mspID string, ca *x
 // Revoked reports whether a revocation list of organisation mspID's MSP
 // in config names cert.
 func Revoked(config *cb.Config, mspID string, cert *x509.Certificate) (bool, error) {
-	org, err := applicationOrg(config, mspID)
+	org, err := applicationGroup.org(config, mspID)
 	if err != nil {
 		return false, err
 	}

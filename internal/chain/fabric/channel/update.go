@@ -98,7 +98,7 @@ func SetAnchorPeers(channelID string, config *cb.Config, mspID string, peers []A
 		}
 	}
 	tx := configtx.New(config)
-	org, err := applicationOrg(tx.OriginalConfig(), mspID)
+	org, err := applicationGroup.org(tx.OriginalConfig(), mspID)
 	if err != nil {
 		return fail(err)
 	}
@@ -143,13 +143,13 @@ func AddOrganization(channelID string, config *cb.Config, org Organization) (*Up
 		return fail(err)
 	}
 	tx := configtx.New(config)
-	if _, err := applicationOrg(tx.OriginalConfig(), org.MSPID); err == nil {
+	if _, err := applicationGroup.org(tx.OriginalConfig(), org.MSPID); err == nil {
 		return fail(ErrOrgExists)
 	}
 	if _, ok := tx.OriginalConfig().GetChannelGroup().GetGroups()[configtx.ApplicationGroupKey].GetGroups()[org.MSPID]; ok {
 		return fail(fmt.Errorf("%w: the group %s exists", ErrOrgExists, org.MSPID))
 	}
-	req, err := applicationAdmins(config)
+	req, err := applicationGroup.admins(config)
 	if err != nil {
 		return fail(err)
 	}
@@ -175,11 +175,11 @@ func RemoveOrganization(channelID string, config *cb.Config, mspID string) (*Upd
 		return fail(err)
 	}
 	tx := configtx.New(config)
-	org, err := applicationOrg(tx.OriginalConfig(), mspID)
+	org, err := applicationGroup.org(tx.OriginalConfig(), mspID)
 	if err != nil {
 		return fail(err)
 	}
-	req, err := applicationAdmins(config)
+	req, err := applicationGroup.admins(config)
 	if err != nil {
 		return fail(err)
 	}
@@ -217,20 +217,35 @@ func newUpdate(channelID string, tx *configtx.ConfigTx, req Requirement) (*Updat
 	return &Update{ChannelID: channelID, ConfigUpdate: b, Policy: req}, nil
 }
 
-// applicationOrgs are the application organisations of a configuration,
-// by MSP ID (which need not be their group's name in a channel made
-// elsewhere).
-func applicationOrgs(config *cb.Config) ([]orgMSP, error) {
-	app, ok := config.GetChannelGroup().GetGroups()[configtx.ApplicationGroupKey]
+// orgGroup is a group of organisations in a channel's configuration: the
+// Application group's, or the Orderer group's.
+type orgGroup struct {
+	key      string // configtx.ApplicationGroupKey or OrdererGroupKey
+	label    string // in errors: "organisation", "orderer organisation"
+	notFound string // the error of an MSP ID the group lacks, after ErrUnknownOrg
+	msp      func(tx *configtx.ConfigTx, group string) *configtx.OrganizationMSP
+}
+
+var (
+	applicationGroup = orgGroup{key: configtx.ApplicationGroupKey, label: "organisation", notFound: "%w: %s",
+		msp: func(tx *configtx.ConfigTx, g string) *configtx.OrganizationMSP { return tx.Application().Organization(g).MSP() }}
+	ordererGroup = orgGroup{key: configtx.OrdererGroupKey, label: "orderer organisation", notFound: "%w: no orderer organisation %s",
+		msp: func(tx *configtx.ConfigTx, g string) *configtx.OrganizationMSP { return tx.Orderer().Organization(g).MSP() }}
+)
+
+// orgs are the group's organisations in a configuration, by MSP ID
+// (which need not be their group's name in a channel made elsewhere).
+func (g orgGroup) orgs(config *cb.Config) ([]orgMSP, error) {
+	grp, ok := config.GetChannelGroup().GetGroups()[g.key]
 	if !ok {
-		return nil, errors.New("the configuration has no Application group")
+		return nil, fmt.Errorf("the configuration has no %s group", g.key)
 	}
 	tx := configtx.New(config)
 	var orgs []orgMSP
-	for group := range app.Groups {
-		msp, err := tx.Application().Organization(group).MSP().Configuration()
+	for group := range grp.Groups {
+		msp, err := g.msp(&tx, group).Configuration()
 		if err != nil {
-			return nil, fmt.Errorf("organisation %s: MSP: %w", group, err)
+			return nil, fmt.Errorf("%s %s: MSP: %w", g.label, group, err)
 		}
 		orgs = append(orgs, orgMSP{Group: group, MSPID: msp.Name, Roots: append(msp.RootCerts, msp.IntermediateCerts...)})
 	}
@@ -238,8 +253,9 @@ func applicationOrgs(config *cb.Config) ([]orgMSP, error) {
 	return orgs, nil
 }
 
-func applicationOrg(config *cb.Config, mspID string) (orgMSP, error) {
-	orgs, err := applicationOrgs(config)
+// org is the group's organisation mspID.
+func (g orgGroup) org(config *cb.Config, mspID string) (orgMSP, error) {
+	orgs, err := g.orgs(config)
 	if err != nil {
 		return orgMSP{}, err
 	}
@@ -248,18 +264,20 @@ func applicationOrg(config *cb.Config, mspID string) (orgMSP, error) {
 			return o, nil
 		}
 	}
-	return orgMSP{}, fmt.Errorf("%w: %s", ErrUnknownOrg, mspID)
+	return orgMSP{}, fmt.Errorf(g.notFound, ErrUnknownOrg, mspID)
 }
 
-// applicationAdmins reads the Application group's modification policy:
-// an ImplicitMeta rule over the organisations' Admins.
-func applicationAdmins(config *cb.Config) (Requirement, error) {
-	app := config.GetChannelGroup().GetGroups()[configtx.ApplicationGroupKey]
-	rule, err := implicitAdmins(app, "Application")
+// admins reads the group's modification policy, an ImplicitMeta rule
+// over the organisations' Admins. (The Orderer group's governs its
+// ConsensusType value; an orderer organisation's OrdererEndpoints value is
+// governed by that organisation's Admins, which an admin of it satisfies
+// as well.)
+func (g orgGroup) admins(config *cb.Config) (Requirement, error) {
+	rule, err := implicitAdmins(config.GetChannelGroup().GetGroups()[g.key], g.key)
 	if err != nil {
 		return Requirement{}, err
 	}
-	orgs, err := applicationOrgs(config)
+	orgs, err := g.orgs(config)
 	if err != nil {
 		return Requirement{}, err
 	}
