@@ -228,9 +228,13 @@ type orgGroup struct {
 
 var (
 	applicationGroup = orgGroup{key: configtx.ApplicationGroupKey, label: "organisation", notFound: "%w: %s",
-		msp: func(tx *configtx.ConfigTx, g string) *configtx.OrganizationMSP { return tx.Application().Organization(g).MSP() }}
+		msp: func(tx *configtx.ConfigTx, g string) *configtx.OrganizationMSP {
+			return tx.Application().Organization(g).MSP()
+		}}
 	ordererGroup = orgGroup{key: configtx.OrdererGroupKey, label: "orderer organisation", notFound: "%w: no orderer organisation %s",
-		msp: func(tx *configtx.ConfigTx, g string) *configtx.OrganizationMSP { return tx.Orderer().Organization(g).MSP() }}
+		msp: func(tx *configtx.ConfigTx, g string) *configtx.OrganizationMSP {
+			return tx.Orderer().Organization(g).MSP()
+		}}
 )
 
 // orgs are the group's organisations in a configuration, by MSP ID
