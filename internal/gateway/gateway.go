@@ -192,6 +192,12 @@ func (g *Gateway) Submit(ctx context.Context, n *apis.Network, tx []byte, commit
 	}
 }
 
+// final reports whether err is one no node of the chain would answer
+// otherwise: asking the next is no use.
+func final(err error) bool {
+	return errors.Is(err, ErrNotSupported) || errors.Is(err, chain.ErrMalformed) || errors.Is(err, chain.ErrNotPermitted)
+}
+
 // handOver gives tx to nodes[from:] in turn until one answers; it returns
 // the index after that node.
 func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []chain.PlannedNode, from int, tx []byte) (Receipt, int, error) {
@@ -201,8 +207,8 @@ func (g *Gateway) handOver(ctx context.Context, ledger chain.Ledger, nodes []cha
 	for i := from; i < len(nodes); i++ {
 		rc.Attempts++
 		res, err := ledger.Submit(ctx, nodes[i], tx)
-		if errors.Is(err, ErrNotSupported) || errors.Is(err, chain.ErrMalformed) || errors.Is(err, chain.ErrNotPermitted) {
-			return rc, len(nodes), err // no node of the chain takes it
+		if final(err) {
+			return rc, len(nodes), err
 		}
 		if err != nil {
 			lastErr = err
@@ -248,7 +254,7 @@ func (g *Gateway) Query(ctx context.Context, n *apis.Network, path string, data 
 		behind := false
 		for _, node := range g.rotate(nodes) {
 			res, err := ledger.Query(ctx, node, path, data)
-			if errors.Is(err, ErrNotSupported) || errors.Is(err, chain.ErrMalformed) {
+			if final(err) {
 				return chain.QueryResult{}, "", err
 			}
 			if err != nil {

@@ -105,3 +105,42 @@ func TestNotSupportedStops(t *testing.T) {
 		t.Errorf("query: %v, want ErrNotSupported with its reason", err)
 	}
 }
+
+// forbiddingDriver is a plan-read chain whose ledger refuses every query
+// for the caller, as a Fabric channel of other organisations does.
+type forbiddingDriver struct {
+	chain.Driver
+	queries *int
+}
+
+func (d forbiddingDriver) LedgerWith(*chain.Plan) chain.Ledger {
+	return forbiddingLedger{queries: d.queries}
+}
+
+type forbiddingLedger struct {
+	chain.Ledger
+	queries *int
+}
+
+func (l forbiddingLedger) Query(context.Context, chain.PlannedNode, string, []byte) (chain.QueryResult, error) {
+	*l.queries++
+	return chain.QueryResult{}, fmt.Errorf("%w: the caller belongs to no member organisation of channel pair", chain.ErrNotPermitted)
+}
+
+// TestNotPermittedQueryStops: a query the caller may not make reaches it
+// as ErrNotPermitted from the first node, as a submission does, not as an
+// unreachable network after every node was asked.
+func TestNotPermittedQueryStops(t *testing.T) {
+	queries := 0
+	chain.Register("gateway-test-forbidding", forbiddingDriver{queries: &queries})
+	n := &apis.Network{Spec: apis.NetworkSpec{Chain: "gateway-test-forbidding"}}
+	n.Metadata.Name = "net"
+	n.Status.ChainID = "trade"
+	for _, name := range []string{"peer-0", "peer-1"} {
+		n.Status.Nodes = append(n.Status.Nodes, apis.NodeStatus{Name: name, Phase: apis.NodeRunning, Endpoints: map[string]string{"listen": "grpcs://" + name}})
+	}
+	_, _, err := New().Query(t.Context(), n, "/pair/notary/Get", nil, 0)
+	if !errors.Is(err, chain.ErrNotPermitted) || !strings.Contains(err.Error(), "channel pair") || queries != 1 {
+		t.Errorf("query: %v after %d queries, want ErrNotPermitted with its reason after 1", err, queries)
+	}
+}
