@@ -70,12 +70,8 @@ func Detect(sourceDir, metadataDir string) error {
 // copies them into outputDir, which must exist and hold neither. On error
 // nothing is written.
 func Build(sourceDir, metadataDir, outputDir string) error {
-	md, err := readMetadata(metadataDir)
-	if err != nil {
+	if err := Detect(sourceDir, metadataDir); err != nil {
 		return err
-	}
-	if !strings.EqualFold(md.Type, PackageType) {
-		return fmt.Errorf("%w: type is %q", ErrNotCCaaS, md.Type)
 	}
 	files, err := readPackage(sourceDir)
 	if err != nil {
