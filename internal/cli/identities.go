@@ -64,7 +64,7 @@ tlsca.pem there; without it the key is printed.`,
 			if g.output != "table" {
 				return printObject(cmd.OutOrStdout(), g.output, id)
 			}
-			if err := printIdentities(cmd, g, *id); err != nil {
+			if err := printIdentities(cmd, *id); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -102,7 +102,7 @@ tlsca.pem there; without it the key is printed.`,
 			if g.output != "table" {
 				return printObject(cmd.OutOrStdout(), g.output, api.IdentityList{Items: ids})
 			}
-			return printIdentities(cmd, g, ids...)
+			return printIdentities(cmd, ids...)
 		},
 	}
 	list.Flags().StringVar(&org, "organization", "", "only this organisation's")
@@ -134,10 +134,19 @@ tlsca.pem there; without it the key is printed.`,
 	return cmd
 }
 
-// writeIdentity writes an enrolment's certificate, key and TLS CA to dir,
-// refusing to overwrite a file.
-// identityFiles are the files an identity is written to.
-var identityFiles = []string{"cert.pem", "key.pem", "tlsca.pem"}
+// identityFile is a file an enrolment is written to.
+type identityFile struct {
+	name string
+	mode os.FileMode
+	data func(*api.Identity) string
+}
+
+// identityFiles are an enrolment's certificate, key and TLS CAs.
+var identityFiles = []identityFile{
+	{"cert.pem", 0o644, func(id *api.Identity) string { return id.Certificate }},
+	{"key.pem", 0o600, func(id *api.Identity) string { return id.PrivateKey }},
+	{"tlsca.pem", 0o644, func(id *api.Identity) string { return strings.Join(id.TLSCACertificates, "") }},
+}
 
 // checkIdentityDir makes dir and refuses it when it has an identity's
 // files already.
@@ -146,47 +155,34 @@ func checkIdentityDir(dir string) error {
 		return err
 	}
 	for _, f := range identityFiles {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			return fmt.Errorf("%s has %s already: give another --out", dir, f)
+		if _, err := os.Stat(filepath.Join(dir, f.name)); err == nil {
+			return fmt.Errorf("%s has %s already: give another --out", dir, f.name)
 		}
 	}
 	return nil
 }
 
+// writeIdentity writes an enrolment's files into dir, which
+// checkIdentityDir made, refusing to overwrite a file.
 func writeIdentity(dir string, id *api.Identity) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	files := []struct {
-		name string
-		data string
-		mode os.FileMode
-	}{
-		{"cert.pem", id.Certificate, 0o644},
-		{"key.pem", id.PrivateKey, 0o600},
-		{"tlsca.pem", strings.Join(id.TLSCACertificates, ""), 0o644},
-	}
 	var errs []error
-	for _, f := range files {
-		if f.data == "" {
+	for _, f := range identityFiles {
+		data := f.data(id)
+		if data == "" {
 			continue
 		}
-		p := filepath.Join(dir, f.name)
-		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
+		fh, err := os.OpenFile(filepath.Join(dir, f.name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		_, err = fh.WriteString(f.data)
+		_, err = fh.WriteString(data)
 		errs = append(errs, err, fh.Close())
 	}
 	return errors.Join(errs...)
 }
 
-func printIdentities(cmd *cobra.Command, g *globals, ids ...api.Identity) error {
-	if g.output != "table" && len(ids) == 1 {
-		return printObject(cmd.OutOrStdout(), g.output, ids[0])
-	}
+func printIdentities(cmd *cobra.Command, ids ...api.Identity) error {
 	tw := newTable(cmd.OutOrStdout())
 	fmt.Fprintln(tw, "ORGANIZATION\tMSP ID\tNAME\tKEY HELD\tPEERS\tAGE")
 	for _, id := range ids {
