@@ -96,22 +96,8 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 				return nil, fmt.Errorf("plan %s: no %s port for node %s", n.Metadata.Name, p, ns.Name)
 			}
 		}
-		o := orgs[ns.Organization]
-		nd := &node{
-			spec:  ns,
-			org:   o,
-			addrs: addrs{listenHost: place.ListenHost(), host: place.NodeHost(ns.Name), ports: ports},
-			cn:    ns.Name + "." + o.domain,
-		}
-		role := pki.RolePeer
-		if o.orderer {
-			role = pki.RoleOrderer
-		}
-		var err error
-		if nd.msp, err = o.cas.MSP.IssueMSP(pki.Request{Name: nd.cn, Role: role, Now: now}); err != nil {
-			return nil, fmt.Errorf("plan %s: node %s: %w", n.Metadata.Name, ns.Name, err)
-		}
-		if nd.tls, err = o.cas.TLS.IssueTLS(pki.Request{Name: nd.cn, Hosts: tlsHosts(nd.addrs.host, ns.Name), Now: now}); err != nil {
+		nd, err := newNode(ns, orgs[ns.Organization], place, ports, now)
+		if err != nil {
 			return nil, fmt.Errorf("plan %s: node %s: %w", n.Metadata.Name, ns.Name, err)
 		}
 		nodes = append(nodes, nd)
@@ -189,6 +175,30 @@ func makeOrg(name, network string, orderer bool, now time.Time) (*org, error) {
 		}
 	}
 	return o, nil
+}
+
+// newNode is node ns of organisation o, reached as place says on ports,
+// with an enrolment certificate (the orderer OU in the orderer
+// organisation, else peer) and a TLS certificate of o's CAs.
+func newNode(ns apis.NodeSpec, o *org, place chain.Placement, ports map[string]int, now time.Time) (*node, error) {
+	nd := &node{
+		spec:  ns,
+		org:   o,
+		addrs: addrs{listenHost: place.ListenHost(), host: place.NodeHost(ns.Name), ports: ports},
+		cn:    ns.Name + "." + o.domain,
+	}
+	role := pki.RolePeer
+	if o.orderer {
+		role = pki.RoleOrderer
+	}
+	var err error
+	if nd.msp, err = o.cas.MSP.IssueMSP(pki.Request{Name: nd.cn, Role: role, Now: now}); err != nil {
+		return nil, err
+	}
+	if nd.tls, err = o.cas.TLS.IssueTLS(pki.Request{Name: nd.cn, Hosts: tlsHosts(nd.addrs.host, ns.Name), Now: now}); err != nil {
+		return nil, err
+	}
+	return nd, nil
 }
 
 // orgDomain is the domain of organisation name's certificates.

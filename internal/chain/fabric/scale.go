@@ -124,11 +124,8 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 
 	var added []*node
 	for _, ns := range req.Add {
-		role := pki.RolePeer
-		switch {
-		case ns.Role == apis.RoleValidator && ns.Organization == n.Spec.Fabric.OrdererOrg():
-			role = pki.RoleOrderer
-		case ns.Role != apis.RoleFull:
+		orderer := ns.Role == apis.RoleValidator && ns.Organization == n.Spec.Fabric.OrdererOrg()
+		if !orderer && ns.Role != apis.RoleFull {
 			return nil, fmt.Errorf("node %s: only peers and orderers are added to a running Fabric network, not a %s", ns.Name, ns.Role)
 		}
 		ports := req.Ports[ns.Name]
@@ -141,16 +138,8 @@ func (d *Driver) Reshape(_ context.Context, req chain.ReshapeRequest) (*chain.Pl
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", ns.Name, err)
 		}
-		nd := &node{
-			spec:  ns,
-			org:   o,
-			addrs: addrs{listenHost: place.ListenHost(), host: place.NodeHost(ns.Name), ports: ports},
-			cn:    ns.Name + "." + o.domain,
-		}
-		if nd.msp, err = o.cas.MSP.IssueMSP(pki.Request{Name: nd.cn, Role: role, Now: now}); err != nil {
-			return nil, fmt.Errorf("node %s: %w", ns.Name, err)
-		}
-		if nd.tls, err = o.cas.TLS.IssueTLS(pki.Request{Name: nd.cn, Hosts: tlsHosts(nd.addrs.host, ns.Name), Now: now}); err != nil {
+		nd, err := newNode(ns, o, place, ports, now)
+		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", ns.Name, err)
 		}
 		added = append(added, nd)
