@@ -167,15 +167,7 @@ func TestFabricBFT(t *testing.T) {
 		}
 	}
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }
 
 // notarize notarises a new document through the gateway, waiting for
@@ -257,13 +249,5 @@ func TestFabricBFTOneOrderer(t *testing.T) {
 	}
 	t.Logf("orderer-0 leads a BFT cluster of 1 and ordered the anchor peer update, %.1fs after apply", time.Since(applied).Seconds())
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }

@@ -138,15 +138,7 @@ func TestFabricContracts(t *testing.T) {
 	}
 	t.Logf("as expected: %v", err)
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }
 
 func hasField(e *client.Error, field string) bool {

@@ -193,15 +193,7 @@ func TestFabricExplorer(t *testing.T) {
 	expectProblem(t, c, http.MethodPost, base+"/transactions", []byte("tx"), http.StatusBadRequest, `{"chaincode": name`)
 	expectProblem(t, c, http.MethodGet, base+"/query?path=/state", nil, http.StatusBadRequest, "/chaincode/function")
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }
 
 // expectProblem sends a request and checks that the server answers it

@@ -13,7 +13,6 @@ import (
 
 	"github.com/chaindock/chaindock/internal/api"
 	"github.com/chaindock/chaindock/internal/chain/fabric"
-	"github.com/chaindock/chaindock/tests/framework"
 )
 
 // notaryRecord is what the notarisation template's Get answers.
@@ -181,13 +180,5 @@ func TestFabricGateway(t *testing.T) {
 		t.Fatalf("query of a missing document: %+v; want the chaincode's refusal", ans)
 	}
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }

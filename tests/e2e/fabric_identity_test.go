@@ -36,7 +36,6 @@ import (
 	"github.com/chaindock/chaindock/internal/chain/fabric"
 	"github.com/chaindock/chaindock/internal/chain/fabric/pki"
 	cdclient "github.com/chaindock/chaindock/internal/client"
-	"github.com/chaindock/chaindock/tests/framework"
 )
 
 // TestFabricIdentity runs one orderer and one organisation of one peer
@@ -276,17 +275,9 @@ func TestFabricIdentity(t *testing.T) {
 	}
 	t.Logf("after removal, as expected: %s", s.problem.Detail)
 
-	ports := framework.NodePorts(n)
 	gw.Close()
 	conn.Close()
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }
 
 // notarised is a committed notarisation and who signed it.

@@ -172,13 +172,5 @@ func TestFabricNewOrgChaincode(t *testing.T) {
 	}
 	t.Logf("under ALL: %s valid, endorsed by Org1MSP, Org2MSP and Org3MSP", txHash)
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }

@@ -76,15 +76,7 @@ func TestFabricOrderers(t *testing.T) {
 	t.Logf("orderers 3 to 1: orderer-2 and orderer-1 out of the consenters and removed %.1fs after the request", time.Since(asked).Seconds())
 	orderedBy(ctx, t, c, name, dataDir, ch, "orderer-0")
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }
 
 // raftOf reports whether every orderer of n runs in a Raft of size

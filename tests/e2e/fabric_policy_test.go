@@ -176,15 +176,7 @@ func TestFabricEndorsementPolicy(t *testing.T) {
 		t.Fatalf("history: %+v; want %s then ALL", got.History, or)
 	}
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }
 
 // notariseValid notarises a new document through the gateway, trying again

@@ -187,15 +187,7 @@ func TestFabricScale(t *testing.T) {
 		t.Logf("the explorer shows the nine config updates at heights %v", configAt)
 	}
 
-	ports := framework.NodePorts(n)
-	if _, err := c.DeleteNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := framework.WaitGone(ctx, c, name, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
-	srv.Stop()
+	deleteFabricNetwork(t, srv, dataDir, n)
 }
 
 // scaleFabric sets how many peers organisation org runs, adding it when

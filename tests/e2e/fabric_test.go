@@ -312,6 +312,22 @@ spec:
 	srv.Stop()
 }
 
+// deleteFabricNetwork deletes network n, waits until it is gone, checks
+// that none of its processes, ports or files is left under dataDir, and
+// stops the server.
+func deleteFabricNetwork(t *testing.T, srv *framework.Server, dataDir string, n *apis.Network) {
+	t.Helper()
+	ports := framework.NodePorts(n)
+	if _, err := srv.Client.DeleteNetwork(t.Context(), n.Metadata.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := framework.WaitGone(t.Context(), srv.Client, n.Metadata.Name, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, dataDir, ports, nil, 15*time.Second)
+	srv.Stop()
+}
+
 // applyFabric applies Fabric network name on the process runtime, with
 // spec the fields under spec: after chain and runtime, and returns it with
 // the time it was applied once it is Running: every node Running, and
