@@ -494,6 +494,17 @@ spec:
 		t.Fatalf("the listing ends at block %d, not 1", last)
 	}
 	// Hashes and transaction counts against the witness, 20 blocks a call.
+	// The index may have the newest block from a node the witness has not
+	// heard from yet: wait for the witness to have it too.
+	if err := framework.Poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		st, err := witnessRPC.Status(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.SyncInfo.LatestBlockHeight >= heights[0], fmt.Sprintf("validator-2 at %d, the index at %d", st.SyncInfo.LatestBlockHeight, heights[0])
+	}); err != nil {
+		t.Fatal(err)
+	}
 	for hi := heights[0]; hi >= 1; hi -= 20 {
 		lo := max(1, hi-19)
 		res, err := witnessRPC.BlockchainInfo(ctx, lo, hi)
