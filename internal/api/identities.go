@@ -14,6 +14,7 @@ import (
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/auth"
+	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/chain/fabric"
 	"github.com/chaindock/chaindock/internal/chain/fabric/pki"
 	"github.com/chaindock/chaindock/internal/store"
@@ -49,7 +50,9 @@ type Identity struct {
 	PrivateKey string `json:"privateKey,omitempty"`
 	// KeyHeld: the platform holds the key, and its gateway signs as the
 	// identity for calls that name it; false for a CSR's identity.
-	KeyHeld           bool                  `json:"keyHeld"`
+	KeyHeld bool `json:"keyHeld"`
+	// NotAfter is when the certificate expires: renew it before.
+	NotAfter          time.Time             `json:"notAfter"`
 	Peers             []fabric.PeerEndpoint `json:"peers"`
 	TLSCACertificates []string              `json:"tlsCACertificates"`
 	CreatedAt         time.Time             `json:"createdAt"`
@@ -70,9 +73,26 @@ func toIdentity(o *store.Object) (Identity, error) {
 	if err := json.Unmarshal(o.Spec, &id); err != nil {
 		return Identity{}, fmt.Errorf("identity %s: %w", o.Name, err)
 	}
+	cert, err := pki.ParseCertPEM([]byte(id.Certificate))
+	if err != nil {
+		return Identity{}, fmt.Errorf("identity %s: %w", o.Name, err)
+	}
+	id.NotAfter = cert.NotAfter.UTC()
 	id.PrivateKey = ""
 	id.CreatedAt = o.CreatedAt.UTC()
 	return id, nil
+}
+
+// RenewRequest renews an application identity's certificate.
+type RenewRequest struct {
+	// CSR is a new PEM certificate signing request, required for an
+	// identity enrolled from one (its key may be a new one) and refused
+	// for one whose key the platform holds, which is renewed for that key.
+	CSR string `json:"csr,omitempty"`
+	// RevokePrevious revokes the certificate being replaced on the
+	// organisation's channels first; without it, it stays valid until it
+	// expires.
+	RevokePrevious bool `json:"revokePrevious,omitempty"`
 }
 
 // identityNetwork loads the network in the path for an identity route:
@@ -141,35 +161,22 @@ func (a *API) enrollIdentity(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("network %s is being deleted, with its identities", n.Metadata.Name)})
 		return
 	}
-	plan, err := a.storedPlan(r.Context(), n)
-	if errors.Is(err, store.ErrNotFound) {
-		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
-			Detail: fmt.Sprintf("network %s is not planned yet: enrol once it runs", n.Metadata.Name)})
-		return
-	} else if err != nil {
-		a.storeError(w, r, err)
+	plan, ok := a.identityPlan(w, r, n)
+	if !ok {
 		return
 	}
 	e, err := fabric.Enroll(plan, req.Organization, req.Name, []byte(req.CSR), time.Now())
 	if err != nil {
-		var bad *pki.CSRError
-		if errors.As(err, &bad) {
-			writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusBadRequest, Detail: err.Error(),
-				Errors: []apis.FieldError{{Field: "csr", Detail: err.Error()}}})
-			return
-		}
-		if errors.Is(err, fabric.ErrOrgNotPlanned) {
-			writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
-				Detail: fmt.Sprintf("organisation %s of network %s is not planned yet: enrol once its peers run (%v)", req.Organization, n.Metadata.Name, err)})
-			return
-		}
-		a.gatewayError(w, r, fmt.Errorf("enrol %s of %s: %w", req.Name, req.Organization, err))
+		a.issueError(w, r, n, req.Organization, fmt.Errorf("enrol %s of %s: %w", req.Name, req.Organization, err))
 		return
 	}
 	id := Identity{
 		Organization: e.Organization, MSPID: e.MSPID, Name: e.Name, Certificate: string(e.CertPEM),
 		KeyHeld: e.KeyPEM != nil, Peers: e.Peers, TLSCACertificates: []string{string(e.TLSCACertPEM)},
 		CreatedBy: principalFrom(r.Context()).Actor(),
+	}
+	if cert, err := pki.ParseCertPEM(e.CertPEM); err == nil {
+		id.NotAfter = cert.NotAfter.UTC()
 	}
 	spec, err := json.Marshal(id)
 	if err != nil {
@@ -199,6 +206,121 @@ func (a *API) enrollIdentity(w http.ResponseWriter, r *http.Request) {
 	id.PrivateKey = string(e.KeyPEM)
 	w.Header().Set("Location", "/api/v1/networks/"+n.Metadata.Name+"/identities/"+e.Organization+"/"+e.Name)
 	writeJSON(w, http.StatusCreated, id)
+}
+
+// identityPlan is the stored plan of n, whose organisations' CAs issue
+// identities; 409 while n is not planned yet.
+func (a *API) identityPlan(w http.ResponseWriter, r *http.Request, n *apis.Network) (*chain.Plan, bool) {
+	plan, err := a.storedPlan(r.Context(), n)
+	if errors.Is(err, store.ErrNotFound) {
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
+			Detail: fmt.Sprintf("network %s is not planned yet: enrol once it runs", n.Metadata.Name)})
+		return nil, false
+	} else if err != nil {
+		a.storeError(w, r, err)
+		return nil, false
+	}
+	return plan, true
+}
+
+// issueError answers an organisation's CA's refusal to issue an
+// identity's certificate.
+func (a *API) issueError(w http.ResponseWriter, r *http.Request, n *apis.Network, org string, err error) {
+	var bad *pki.CSRError
+	switch {
+	case errors.As(err, &bad):
+		writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusBadRequest, Detail: err.Error(),
+			Errors: []apis.FieldError{{Field: "csr", Detail: err.Error()}}})
+	case errors.Is(err, fabric.ErrOrgNotPlanned):
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
+			Detail: fmt.Sprintf("organisation %s of network %s is not planned yet: enrol once its peers run (%v)", org, n.Metadata.Name, err)})
+	default:
+		a.gatewayError(w, r, err)
+	}
+}
+
+// renewIdentity issues an identity a new certificate from its
+// organisation's CA, for the key it holds or a new CSR's, and, when
+// asked, revokes the one it replaces on the organisation's channels
+// first: if that fails nothing changes.
+func (a *API) renewIdentity(w http.ResponseWriter, r *http.Request) {
+	var req RenewRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	n, o, ok := a.storedIdentity(w, r, auth.LedgerSubmit)
+	if !ok {
+		return
+	}
+	id, err := toIdentity(o)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	what := "identity " + id.Organization + "/" + id.Name
+	switch {
+	case id.KeyHeld && req.CSR != "":
+		writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusBadRequest, Detail: "the request is not valid",
+			Errors: []apis.FieldError{{Field: "csr", Detail: fmt.Sprintf("%s's key is held by the platform, and its certificate is renewed for that key: leave csr out, or enrol another identity for a key of your own", what)}}})
+		return
+	case !id.KeyHeld && req.CSR == "":
+		writeProblem(w, r, Problem{Type: ProblemInvalid, Status: http.StatusBadRequest, Detail: "the request is not valid",
+			Errors: []apis.FieldError{{Field: "csr", Detail: fmt.Sprintf("is required: %s was enrolled from a certificate signing request, and the platform does not hold its key", what)}}})
+		return
+	}
+	if n.Metadata.DeletionTimestamp != nil {
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
+			Detail: fmt.Sprintf("network %s is being deleted, with its identities", n.Metadata.Name)})
+		return
+	}
+	plan, ok := a.identityPlan(w, r, n)
+	if !ok {
+		return
+	}
+	var key []byte
+	if id.KeyHeld {
+		if key, err = a.opts.Store.GetBlob(r.Context(), o.UID, identityKey); err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+	}
+	e, err := fabric.Renew(plan, id.Organization, id.Name, []byte(req.CSR), key, time.Now())
+	if err != nil {
+		a.issueError(w, r, n, id.Organization, err)
+		return
+	}
+	if req.RevokePrevious {
+		if err := fabric.RevokeIdentity(r.Context(), n, plan, id.Organization, []byte(id.Certificate)); err != nil {
+			writeProblem(w, r, Problem{Type: ProblemUnavailable, Status: http.StatusServiceUnavailable,
+				Detail: fmt.Sprintf("%s is not renewed: revoking its certificate failed: %v; try again once the network runs, or renew without revokePrevious", what, err)})
+			return
+		}
+	}
+	id.Certificate, id.Peers, id.TLSCACertificates = string(e.CertPEM), e.Peers, []string{string(e.TLSCACertPEM)}
+	spec, err := json.Marshal(id)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	o.Spec = spec
+	updated, err := a.opts.Store.Update(r.Context(), o)
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict,
+			Detail: fmt.Sprintf("%s changed or went while it was renewed: read it again, and renew again if it is still there", what)})
+		return
+	} else if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	if ai := auditFrom(r.Context()); ai != nil {
+		ai.detail = fmt.Sprintf("renewed %s, previous certificate revoked: %v", what, req.RevokePrevious)
+	}
+	out, err := toIdentity(updated)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // listIdentities lists the identities of the organisations the caller

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -246,5 +247,114 @@ func TestIdentitiesShared(t *testing.T) {
 	tn.decode(tn.must(tn.callers["root"], "GET", base, "", 200), &list)
 	if len(list.Items) != 2 {
 		t.Fatalf("the platform administrator's list: %+v; want both", list.Items)
+	}
+}
+
+// TestRenewIdentity: a held key's identity is renewed for that key, a
+// CSR's for a new request; the expiry is shown; what is refused leaves
+// the identity as it was.
+func TestRenewIdentity(t *testing.T) {
+	tn := newTenants(t)
+	plan := tn.fabricNetwork("fab", "")
+	a1 := tn.callers["a1"]
+	base := "/api/v1/networks/fab/identities"
+	ca, err := pki.ParseCertPEM(plan.Artifact("orgs/org1/ca/cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(id api.Identity) *x509.Certificate {
+		t.Helper()
+		c, err := pki.ParseCertPEM([]byte(id.Certificate))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CheckSignatureFrom(ca); err != nil || c.Subject.CommonName != id.Name || !slices.Equal(c.Subject.OrganizationalUnit, []string{"client"}) {
+			t.Fatalf("certificate of %s: CN %s OU %v (%v); want its name, OU client, signed by org1's CA", id.Name, c.Subject.CommonName, c.Subject.OrganizationalUnit, err)
+		}
+		if !id.NotAfter.Equal(c.NotAfter) {
+			t.Fatalf("notAfter %v; the certificate says %v", id.NotAfter, c.NotAfter)
+		}
+		return c
+	}
+
+	var held api.Identity
+	tn.decode(tn.must(a1, "POST", base, `{"organization":"org1","name":"held"}`, 201), &held)
+	before := parse(held)
+	var renewed api.Identity
+	tn.decode(tn.must(a1, "POST", base+"/org1/held/renew", `{}`, 200), &renewed)
+	after := parse(renewed)
+	if after.SerialNumber.Cmp(before.SerialNumber) == 0 || !after.PublicKey.(*ecdsa.PublicKey).Equal(before.PublicKey) ||
+		renewed.PrivateKey != "" || !renewed.KeyHeld || renewed.NotAfter.Before(held.NotAfter) {
+		t.Fatalf("renewed %+v; want a new certificate for the same key, no key shown", renewed)
+	}
+	var got api.Identity
+	tn.decode(tn.must(a1, "GET", base+"/org1/held", "", 200), &got)
+	if got.Certificate != renewed.Certificate {
+		t.Fatal("GET after renewal shows the previous certificate")
+	}
+	// The held key signs with the new certificate.
+	objs, err := tn.store.List(t.Context(), api.KindIdentity)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("stored identities: %d (%v)", len(objs), err)
+	}
+	k, err := tn.store.GetBlob(t.Context(), objs[0].UID, "key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := pki.ParseKeyPEM(k); err != nil || !key.PublicKey.Equal(after.PublicKey) {
+		t.Fatalf("the held key (%v) is not the renewed certificate's", err)
+	}
+
+	var csrID api.Identity
+	tn.decode(tn.must(a1, "POST", base, fmt.Sprintf(`{"organization":"org1","name":"own","csr":%q}`, newCSR(t, elliptic.P256(), "own")), 201), &csrID)
+	first := parse(csrID)
+	tn.decode(tn.must(a1, "POST", base+"/org1/own/renew", fmt.Sprintf(`{"csr":%q}`, newCSR(t, elliptic.P256(), "own")), 200), &renewed)
+	if second := parse(renewed); second.PublicKey.(*ecdsa.PublicKey).Equal(first.PublicKey) || renewed.KeyHeld {
+		t.Fatalf("renewed from a new CSR: %+v; want the new request's key", renewed)
+	}
+
+	stored := func() map[string]string {
+		objs, err := tn.store.List(t.Context(), api.KindIdentity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, o := range objs {
+			m[o.Name] = string(o.Spec)
+		}
+		return m
+	}
+	was := stored()
+	for _, c := range []struct {
+		who  string
+		path string
+		body string
+		code int
+		say  string
+	}{
+		{"a1", "/org1/held/renew", fmt.Sprintf(`{"csr":%q}`, newCSR(t, elliptic.P256(), "held")), 400, "held by the platform"},
+		{"a1", "/org1/own/renew", `{}`, 400, "csr: is required"},
+		{"a1", "/org1/own/renew", fmt.Sprintf(`{"csr":%q}`, newCSR(t, elliptic.P256(), "other")), 400, `want the identity's name "own"`},
+		{"a1", "/org1/own/renew", fmt.Sprintf(`{"csr":%q}`, newCSR(t, elliptic.P384(), "own")), 400, "P-384"},
+		{"a1", "/org1/own/renew", `{"key":"x"}`, 400, "unknown field"},
+		{"a1", "/org1/gone/renew", `{}`, 404, "identity gone of organisation org1"},
+		{"au1", "/org1/held/renew", `{}`, 403, ""},
+		// Revoking the previous certificate needs a running peer: with
+		// none, nothing is renewed.
+		{"a1", "/org1/held/renew", `{"revokePrevious":true}`, 503, "is not renewed"},
+	} {
+		code, body := tn.call(tn.callers[c.who], "POST", base+c.path, c.body)
+		var p api.Problem
+		_ = json.Unmarshal(body, &p)
+		text := p.Detail
+		for _, e := range p.Errors {
+			text += "; " + e.Field + ": " + e.Detail
+		}
+		if code != c.code || !strings.Contains(text, c.say) {
+			t.Errorf("%s %s %s: %d %s; want %d saying %q", c.who, c.path, c.body, code, body, c.code, c.say)
+		}
+	}
+	if now := stored(); !maps.Equal(now, was) {
+		t.Errorf("refused renewals changed the stored identities")
 	}
 }

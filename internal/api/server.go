@@ -132,6 +132,7 @@ func New(opts Options) *API {
 				r.Post("/networks/{name}/identities", a.enrollIdentity)
 				r.Get("/networks/{name}/identities/{org}/{identity}", a.getIdentity)
 				r.Delete("/networks/{name}/identities/{org}/{identity}", a.deleteIdentity)
+				r.Post("/networks/{name}/identities/{org}/{identity}/renew", a.renewIdentity)
 				r.Get("/networks/{name}/contracts", a.listContracts)
 				r.Post("/networks/{name}/contracts", a.deployContract)
 				r.Get("/networks/{name}/contracts/{contract}", a.getContract)

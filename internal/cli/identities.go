@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -130,7 +131,59 @@ tlsca.pem there; without it the key is printed.`,
 		},
 	}
 	remove.Flags().BoolVar(&revoke, "revoke", true, "revoke the certificate on the channel first (--revoke=false only removes it from the platform)")
-	cmd.AddCommand(enroll, list, remove)
+	var renewCSR, renewOut string
+	var revokePrevious bool
+	renew := &cobra.Command{
+		Use:   "renew NETWORK ORGANIZATION NAME",
+		Short: "Issue an enrolled identity a new certificate before its certificate expires",
+		Long: `Issue an enrolled identity a new certificate from its organisation's CA.
+An identity whose key the platform holds is renewed for that key; one
+enrolled from a certificate signing request needs a new one (--csr), whose
+key may be new. With --revoke-previous the certificate it replaces is first
+revoked on the organisation's channels; without it, that one stays valid
+until it expires. --out DIR replaces DIR/cert.pem.`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := api.RenewRequest{RevokePrevious: revokePrevious}
+			if renewCSR != "" {
+				b, err := os.ReadFile(renewCSR)
+				if err != nil {
+					return err
+				}
+				req.CSR = string(b)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.RenewIdentity(cmd.Context(), args[0], args[1], args[2], req)
+			if err != nil {
+				return err
+			}
+			if renewOut != "" {
+				if err := replaceFile(filepath.Join(renewOut, "cert.pem"), id.Certificate, 0o644); err != nil {
+					fmt.Fprint(cmd.OutOrStdout(), id.Certificate)
+					return fmt.Errorf("identity %s/%s is renewed, but: %w (its certificate is printed above)", id.Organization, id.Name, err)
+				}
+			}
+			if g.output != "table" {
+				return printObject(cmd.OutOrStdout(), g.output, id)
+			}
+			if err := printIdentities(cmd, *id); err != nil {
+				return err
+			}
+			if renewOut != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "certificate written to %s\n", filepath.Join(renewOut, "cert.pem"))
+				return nil
+			}
+			fmt.Fprint(cmd.OutOrStdout(), id.Certificate)
+			return nil
+		},
+	}
+	renew.Flags().StringVar(&renewCSR, "csr", "", "new PEM certificate signing request, for an identity enrolled from one")
+	renew.Flags().BoolVar(&revokePrevious, "revoke-previous", false, "revoke the certificate being replaced on the channels first")
+	renew.Flags().StringVar(&renewOut, "out", "", "directory whose cert.pem the new certificate replaces")
+	cmd.AddCommand(enroll, list, renew, remove)
 	return cmd
 }
 
@@ -182,16 +235,33 @@ func writeIdentity(dir string, id *api.Identity) error {
 	return errors.Join(errs...)
 }
 
+// replaceFile writes data to path through a file beside it, so that path
+// has the old content or the new, never part of it.
+func replaceFile(path, data string, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.WriteString(data)
+	if err = errors.Join(err, tmp.Chmod(mode), tmp.Close()); err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+	}
+	return err
+}
+
 func printIdentities(cmd *cobra.Command, ids ...api.Identity) error {
 	tw := newTable(cmd.OutOrStdout())
-	fmt.Fprintln(tw, "ORGANIZATION\tMSP ID\tNAME\tKEY HELD\tPEERS\tAGE")
+	fmt.Fprintln(tw, "ORGANIZATION\tMSP ID\tNAME\tKEY HELD\tPEERS\tEXPIRES\tAGE")
 	for _, id := range ids {
 		held := "no (CSR)"
 		if id.KeyHeld {
 			held = "yes"
 		}
 		created := id.CreatedAt
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", id.Organization, id.MSPID, id.Name, held, len(id.Peers), age(&created))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id.Organization, id.MSPID, id.Name, held, len(id.Peers), id.NotAfter.Format(time.DateOnly), age(&created))
 	}
 	return tw.Flush()
 }

@@ -52,3 +52,14 @@ func (c *Client) DeleteIdentity(ctx context.Context, network, org, name string, 
 	}
 	return c.Do(ctx, http.MethodDelete, p, nil, "", nil)
 }
+
+// RenewIdentity issues an enrolled identity a new certificate (see
+// api.RenewRequest).
+func (c *Client) RenewIdentity(ctx context.Context, network, org, name string, req api.RenewRequest) (*api.Identity, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var id api.Identity
+	return &id, c.Do(ctx, http.MethodPost, identitiesPath(network)+"/"+url.PathEscape(org)+"/"+url.PathEscape(name)+"/renew", body, "application/json", &id)
+}

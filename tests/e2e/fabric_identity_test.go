@@ -129,31 +129,7 @@ func TestFabricIdentity(t *testing.T) {
 
 	// Fabric's own SDK, with app2's key and what the enrolment returned.
 	peer := app2.Peers[0]
-	roots := x509.NewCertPool()
-	for _, p := range app2.TLSCACertificates {
-		roots.AppendCertsFromPEM([]byte(p))
-	}
-	conn, err := grpc.NewClient(peer.Endpoint, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: peer.TLSHostName})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	id, err := identity.NewX509Identity(app2.MSPID, app2Cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign, err := identity.NewPrivateKeySign(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := client.Connect(id, client.WithSign(sign), client.WithHash(hash.SHA256), client.WithClientConnection(conn),
-		client.WithEndorseTimeout(30*time.Second), client.WithSubmitTimeout(30*time.Second), client.WithCommitStatusTimeout(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
-	contract := gw.GetNetwork(channel).GetContract("notary")
+	contract := sdkContract(t, app2, app2Cert, key, channel)
 	sdkDoc := hex.EncodeToString(doc[:])
 	start = time.Now()
 	if _, err := contract.SubmitTransaction("Notarize", sdkDoc, "signed by app2 with Fabric's SDK"); err != nil {
@@ -178,6 +154,62 @@ func TestFabricIdentity(t *testing.T) {
 	}
 	t.Logf("Get with Fabric's SDK: %+v; the explorer's transaction %s was created by app2", rec, tx.Hash)
 
+	// Renewal. app1, whose key the platform holds: a new certificate for
+	// that key, the one it replaces revoked first; the gateway signs with
+	// the new one, and the old one, with app1's key, is refused.
+	key1, err := pki.ParseKeyPEM([]byte(app1.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	renewed1, err := c.RenewIdentity(ctx, name, "org1", "app1", api.RenewRequest{RevokePrevious: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("app1 renewed, its previous certificate revoked, in %.2fs; it expires %s", time.Since(start).Seconds(), renewed1.NotAfter)
+	app1New, err := pki.ParseCertPEM([]byte(renewed1.Certificate))
+	if err != nil || app1New.SerialNumber.Cmp(app1Cert.SerialNumber) == 0 || !app1New.PublicKey.(*ecdsa.PublicKey).Equal(&key1.PublicKey) || renewed1.PrivateKey != "" {
+		t.Fatalf("app1 renewed: %v; want a new certificate for its key, the key not shown", err)
+	}
+	if tx := notarise(t, c, name, "app1", "app1 renewed"); !tx.cert.Equal(app1New) {
+		t.Fatalf("a call naming app1 after its renewal was signed by certificate %s; want the new one %s", tx.cert.SerialNumber, app1New.SerialNumber)
+	}
+	oldDoc := sha256.Sum256([]byte("app1's previous certificate " + time.Now().String()))
+	_, err = sdkContract(t, app1, app1Cert, key1, channel).SubmitTransaction("Notarize", hex.EncodeToString(oldDoc[:]), "signed with app1's revoked certificate")
+	if why := sdkError(err); !strings.Contains(why, "access denied") {
+		t.Fatalf("Fabric's SDK with app1's previous certificate after the renewal revoked it: %s; want access denied", why)
+	}
+	t.Logf("as expected, app1's previous certificate: %s", sdkError(err))
+	// app2, from a CSR: a new request for a new key; without
+	// revokePrevious its previous certificate stays valid.
+	key2, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err = x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "app2"}}, key2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed2, err := c.RenewIdentity(ctx, name, "org1", "app2", api.RenewRequest{CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app2New, err := pki.ParseCertPEM([]byte(renewed2.Certificate))
+	if err != nil || !app2New.PublicKey.(*ecdsa.PublicKey).Equal(&key2.PublicKey) {
+		t.Fatalf("app2 renewed: %v; want a certificate for the new request's key", err)
+	}
+	renewedContract := sdkContract(t, app2, app2New, key2, channel)
+	for i, ct := range []*client.Contract{renewedContract, contract} {
+		d := sha256.Sum256(fmt.Appendf(nil, "app2 renewed %d %s", i, time.Now()))
+		if _, err := ct.SubmitTransaction("Notarize", hex.EncodeToString(d[:]), "app2 renewed"); err != nil {
+			t.Fatalf("Fabric's SDK as app2 after its renewal, with its %s certificate: %s", []string{"new", "previous"}[i], sdkError(err))
+		}
+	}
+	t.Logf("app2 renewed for a new key: Fabric's SDK submits with the new certificate, and with the previous one, not revoked")
+	// From here app2 signs with its new certificate, which its removal
+	// revokes.
+	contract = renewedContract
+
 	// The CLI: enrol with the key written to a directory, list, remove.
 	cl := cli{t: t, bin: filepath.Join(binDir, "chaindock"), dataDir: dataDir}
 	dir := filepath.Join(t.TempDir(), "app3")
@@ -193,8 +225,17 @@ func TestFabricIdentity(t *testing.T) {
 	if cert, err := pki.ParseCertPEM(certPEM); err != nil || cert.Subject.CommonName != "app3" {
 		t.Fatalf("the CLI's cert.pem: %v", err)
 	}
+	out := cl.ok("identities", "renew", name, "org1", "app3", "--out", dir)
+	renewedPEM, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert, err := pki.ParseCertPEM(renewedPEM); err != nil || cert.Subject.CommonName != "app3" || string(renewedPEM) == string(certPEM) || !strings.Contains(out, "certificate written to") {
+		t.Fatalf("chaindock identities renew --out: %v, cert.pem replaced %v:\n%s", err, string(renewedPEM) != string(certPEM), out)
+	}
+	cl.fails("csr: is required", "identities", "renew", name, "org1", "app2")
 	listed := cl.ok("identities", "list", name)
-	for _, want := range []string{"app1", "app2", "app3", "no (CSR)", "Org1MSP"} {
+	for _, want := range []string{"app1", "app2", "app3", "no (CSR)", "Org1MSP", "EXPIRES", time.Now().AddDate(1, 0, 0).Format("2006-01")} {
 		if !strings.Contains(listed, want) {
 			t.Fatalf("chaindock identities list does not say %q:\n%s", want, listed)
 		}
@@ -222,16 +263,7 @@ func TestFabricIdentity(t *testing.T) {
 	t.Logf("app2 revoked on the channel and removed in %.2fs", time.Since(start).Seconds())
 	late := sha256.Sum256([]byte("after the revocation " + time.Now().String()))
 	_, err = contract.SubmitTransaction("Notarize", hex.EncodeToString(late[:]), "signed by a revoked app2")
-	if err == nil {
-		t.Fatal("app2 submitted with Fabric's SDK after its revocation; want refused")
-	}
-	// The peers' reasons are in the gRPC status's details.
-	why := err.Error()
-	for _, d := range status.Convert(err).Details() {
-		if ed, ok := d.(*gatewaypb.ErrorDetail); ok {
-			why += "; " + ed.GetAddress() + ": " + ed.GetMessage()
-		}
-	}
+	why := sdkError(err)
 	if !strings.Contains(why, "access denied") {
 		t.Fatalf("app2 submitting with Fabric's SDK after its revocation: %s; want access denied", why)
 	}
@@ -275,9 +307,55 @@ func TestFabricIdentity(t *testing.T) {
 	}
 	t.Logf("after removal, as expected: %s", s.problem.Detail)
 
-	gw.Close()
-	conn.Close()
 	deleteFabricNetwork(t, srv, dataDir, n)
+}
+
+// sdkContract is the notarisation chaincode on channel through Fabric's
+// own Go SDK, connected straight to the first peer an enrolment
+// returned, signing as cert with key; the test closes it.
+func sdkContract(t *testing.T, enrolled *api.Identity, cert *x509.Certificate, key *ecdsa.PrivateKey, channel string) *client.Contract {
+	t.Helper()
+	peer := enrolled.Peers[0]
+	roots := x509.NewCertPool()
+	for _, p := range enrolled.TLSCACertificates {
+		roots.AppendCertsFromPEM([]byte(p))
+	}
+	conn, err := grpc.NewClient(peer.Endpoint, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: peer.TLSHostName})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	id, err := identity.NewX509Identity(enrolled.MSPID, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign, err := identity.NewPrivateKeySign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := client.Connect(id, client.WithSign(sign), client.WithHash(hash.SHA256), client.WithClientConnection(conn),
+		client.WithEndorseTimeout(30*time.Second), client.WithSubmitTimeout(30*time.Second), client.WithCommitStatusTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	return gw.GetNetwork(channel).GetContract("notary")
+}
+
+// sdkError is an error of Fabric's SDK with the peers' reasons, which are
+// in the gRPC status's details; "no error" for nil.
+func sdkError(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	why := err.Error()
+	for _, d := range status.Convert(err).Details() {
+		if ed, ok := d.(*gatewaypb.ErrorDetail); ok {
+			why += "; " + ed.GetAddress() + ": " + ed.GetMessage()
+		}
+	}
+	return why
 }
 
 // notarised is a committed notarisation and who signed it.

@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -52,27 +53,9 @@ var ErrOrgNotPlanned = errors.New("the organisation is not planned yet")
 // (see pki.ParseCSR) when given, else for a key it makes. It stores
 // nothing: the caller keeps the result.
 func Enroll(plan *chain.Plan, org, name string, csrPEM []byte, now time.Time) (*Enrolment, error) {
-	ca, err := loadOrgCA(plan, org, artCA)
+	e, ca, err := enrolment(plan, org, name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrOrgNotPlanned, err)
-	}
-	tlsCA := plan.Artifact(orgPath(org, artTLSCA+"/cert.pem"))
-	if tlsCA == nil {
-		return nil, fmt.Errorf("%w: the plan has no TLS CA of organisation %s", ErrOrgNotPlanned, org)
-	}
-	e := &Enrolment{Organization: org, MSPID: MSPID(org), Name: name, TLSCACertPEM: tlsCA}
-	for _, n := range plan.Nodes {
-		if n.Role != apis.RoleFull || n.Organization != org {
-			continue
-		}
-		u, err := url.Parse(n.Endpoints[PortListen])
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("peer %s has no %s endpoint", n.Name, PortListen)
-		}
-		e.Peers = append(e.Peers, PeerEndpoint{Name: n.Name, Endpoint: u.Host, TLSHostName: u.Hostname()})
-	}
-	if len(e.Peers) == 0 {
-		return nil, fmt.Errorf("%w: organisation %s has no peer in the plan", ErrOrgNotPlanned, org)
+		return nil, err
 	}
 	req := pki.Request{Name: name, Now: now}
 	if len(csrPEM) > 0 {
@@ -92,6 +75,63 @@ func Enroll(plan *chain.Plan, org, name string, csrPEM []byte, now time.Time) (*
 	}
 	e.CertPEM = id.CertPEM()
 	return e, nil
+}
+
+// Renew issues application identity name of org a new certificate, for
+// the key of csrPEM when given (the owner's, who may have made a new
+// one), else for the key of keyPEM, which the platform holds. The
+// enrolment's KeyPEM stays nil: a held key does not change.
+func Renew(plan *chain.Plan, org, name string, csrPEM, keyPEM []byte, now time.Time) (*Enrolment, error) {
+	e, ca, err := enrolment(plan, org, name)
+	if err != nil {
+		return nil, err
+	}
+	req := pki.Request{Name: name, Now: now}
+	var cert *x509.Certificate
+	switch {
+	case len(csrPEM) > 0:
+		cert, err = ca.IssueClientCSR(csrPEM, req)
+	case len(keyPEM) > 0:
+		var key *ecdsa.PrivateKey
+		if key, err = pki.ParseKeyPEM(keyPEM); err == nil {
+			cert, err = ca.IssueClientFor(&key.PublicKey, req)
+		}
+	default:
+		err = errors.New("neither a certificate signing request nor a held key to renew the certificate for")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("renew %s of %s: %w", name, org, err)
+	}
+	e.CertPEM = (&pki.Identity{Cert: cert}).CertPEM()
+	return e, nil
+}
+
+// enrolment is what an identity of org is issued with: org's CA, and the
+// enrolment without its certificate.
+func enrolment(plan *chain.Plan, org, name string) (*Enrolment, *pki.CA, error) {
+	ca, err := loadOrgCA(plan, org, artCA)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrOrgNotPlanned, err)
+	}
+	tlsCA := plan.Artifact(orgPath(org, artTLSCA+"/cert.pem"))
+	if tlsCA == nil {
+		return nil, nil, fmt.Errorf("%w: the plan has no TLS CA of organisation %s", ErrOrgNotPlanned, org)
+	}
+	e := &Enrolment{Organization: org, MSPID: MSPID(org), Name: name, TLSCACertPEM: tlsCA}
+	for _, n := range plan.Nodes {
+		if n.Role != apis.RoleFull || n.Organization != org {
+			continue
+		}
+		u, err := url.Parse(n.Endpoints[PortListen])
+		if err != nil || u.Host == "" {
+			return nil, nil, fmt.Errorf("peer %s has no %s endpoint", n.Name, PortListen)
+		}
+		e.Peers = append(e.Peers, PeerEndpoint{Name: n.Name, Endpoint: u.Host, TLSHostName: u.Hostname()})
+	}
+	if len(e.Peers) == 0 {
+		return nil, nil, fmt.Errorf("%w: organisation %s has no peer in the plan", ErrOrgNotPlanned, org)
+	}
+	return e, ca, nil
 }
 
 // loadOrgCA is one of org's CAs (artCA or artTLSCA) as the plan keeps it.

@@ -29,6 +29,33 @@ func (ca *CA) IssueClient(req Request) (*Identity, error) {
 // identity's name, which must be the request's subject CN. The
 // certificate has only the subject OU client, whatever the request asked.
 func (ca *CA) IssueClientCSR(csrPEM []byte, req Request) (*x509.Certificate, error) {
+	if err := ca.checkClient(req); err != nil {
+		return nil, err
+	}
+	csr, err := ParseCSR(csrPEM, req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("issue client certificate %s: %w", req.Name, err)
+	}
+	return ca.issueClientFor(csr.PublicKey.(*ecdsa.PublicKey), req)
+}
+
+// IssueClientFor issues an application identity for pub, a key the
+// caller holds (an identity whose certificate is renewed for the key it
+// has). Like IssueClientCSR, the certificate has only the subject OU
+// client.
+func (ca *CA) IssueClientFor(pub *ecdsa.PublicKey, req Request) (*x509.Certificate, error) {
+	if pub == nil || pub.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("issue client certificate %s: the key is not ECDSA on P-256", req.Name)
+	}
+	if err := ca.checkClient(req); err != nil {
+		return nil, err
+	}
+	return ca.issueClientFor(pub, req)
+}
+
+// checkClient checks the request of an application identity's
+// certificate for a key the CA does not make.
+func (ca *CA) checkClient(req Request) error {
 	var errs []error
 	if req.Role != "" && req.Role != RoleClient {
 		errs = append(errs, fmt.Errorf("role %q: an application identity is a client", req.Role))
@@ -37,17 +64,18 @@ func (ca *CA) IssueClientCSR(csrPEM []byte, req Request) (*x509.Certificate, err
 		errs = append(errs, errors.New("hosts: an enrolment certificate names no hosts"))
 	}
 	if err := ca.checkRequest(req, errs); err != nil {
-		return nil, fmt.Errorf("issue client certificate: %w", err)
+		return fmt.Errorf("issue client certificate: %w", err)
 	}
-	csr, err := ParseCSR(csrPEM, req.Name)
-	if err != nil {
-		return nil, fmt.Errorf("issue client certificate %s: %w", req.Name, err)
-	}
+	return nil
+}
+
+// issueClientFor issues the client certificate of a checked request.
+func (ca *CA) issueClientFor(pub *ecdsa.PublicKey, req Request) (*x509.Certificate, error) {
 	tmpl := &x509.Certificate{
 		Subject:  pkix.Name{CommonName: req.Name, OrganizationalUnit: []string{string(RoleClient)}},
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
-	id, err := ca.issue(tmpl, req, csr.PublicKey.(*ecdsa.PublicKey))
+	id, err := ca.issue(tmpl, req, pub)
 	if err != nil {
 		return nil, fmt.Errorf("issue client certificate %s: %w", req.Name, err)
 	}
