@@ -64,6 +64,7 @@ type API struct {
 	loginLimiter *limiter
 	gatewayLimit *limiter
 	gateway      *gateway.Gateway
+	plans        planCache
 }
 
 // New builds the handler.
@@ -88,7 +89,7 @@ func New(opts Options) *API {
 		gatewayLimit: newLimiter(opts.GatewayRate, max(1, int(2*opts.GatewayRate))), gateway: opts.Gateway,
 	}
 	if a.gateway.PlanOf == nil && opts.Store != nil {
-		a.gateway.PlanOf = a.storedPlan
+		a.gateway.PlanOf = a.gatewayPlan
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, a.logRequests, middleware.Recoverer)

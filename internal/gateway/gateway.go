@@ -73,7 +73,8 @@ type Gateway struct {
 	// PlanOf returns a network's stored plan, for chains whose nodes
 	// take only requests signed with the network's keys (a
 	// chain.PlanLedger, such as Fabric); nil leaves those ledgers only
-	// what needs no keys.
+	// what needs no keys. The plan may be shared between calls: ledgers
+	// only read it.
 	PlanOf func(ctx context.Context, n *apis.Network) (*chain.Plan, error)
 
 	next atomic.Uint64 // spreads submissions over the nodes

@@ -67,6 +67,8 @@ type Driver struct {
 	// chaindock is the program a peer's external builder runs: this
 	// server's own binary, which has the builder's command.
 	chaindock string
+	// conns are the connections its ledgers make to peers.
+	conns *conns
 }
 
 var (
@@ -82,7 +84,7 @@ func New() *Driver {
 	if err != nil {
 		exe = "chaindock"
 	}
-	return &Driver{client: &http.Client{Timeout: 3 * time.Second, Transport: chain.Transport(tr)}, chaindock: exe}
+	return &Driver{client: &http.Client{Timeout: 3 * time.Second, Transport: chain.Transport(tr)}, chaindock: exe, conns: &conns{}}
 }
 
 // MakesEmptyBlocks implements chain.IdleChain: orderers cut a block only

@@ -219,7 +219,7 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	if err != nil {
 		return chain.SubmitResult{}, err
 	}
-	defer p.conn.Close()
+	defer p.close()
 	nonce := sha256.Sum256(tx)
 	inv, err := lifecycle.NewInvocation(signer, ch.name, call.Chaincode, call.Function, call.args(), nonce[:])
 	if err != nil {
@@ -324,7 +324,7 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 	if err != nil {
 		return chain.QueryResult{}, err
 	}
-	defer p.conn.Close()
+	defer p.close()
 	var res chain.QueryResult
 	info, err := l.qsccOn(ctx, p, ch.name, "GetChainInfo")
 	if err != nil {

@@ -28,11 +28,15 @@ const ledgerTimeout = 10 * time.Second
 // from a peer through its query system chaincode (QSCC) with proposals
 // signed by the admin of the peer's organisation, whose keys the plan
 // keeps. Heights are block numbers plus one (see Height).
-func (d *Driver) LedgerWith(plan *chain.Plan) chain.Ledger { return &ledger{plan: plan} }
+func (d *Driver) LedgerWith(plan *chain.Plan) chain.Ledger {
+	return &ledger{plan: plan, conns: d.conns}
+}
 
 // ledger reads a network's channel from its peers.
 type ledger struct {
 	plan *chain.Plan
+	// conns, when set, keeps the connections to the peers between calls.
+	conns *conns
 }
 
 var _ chain.Ledger = (*ledger)(nil)
@@ -40,10 +44,14 @@ var _ chain.Ledger = (*ledger)(nil)
 // peer is a connection to a peer of the network and the admin of its
 // organisation, who signs what the ledger asks it.
 type peer struct {
-	name string
-	conn *grpc.ClientConn
-	a    *admin
+	name    string
+	conn    *grpc.ClientConn
+	a       *admin
+	release func()
 }
+
+// close gives the connection back, or closes it when it is not pooled.
+func (p *peer) close() { p.release() }
 
 // dial connects to node, a peer, as its organisation's admin.
 func (l *ledger) dial(node chain.PlannedNode) (*peer, error) {
@@ -57,11 +65,18 @@ func (l *ledger) dial(node chain.PlannedNode) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", node.Name, err)
 	}
+	if l.conns != nil {
+		conn, release, err := l.conns.get(node, a)
+		if err != nil {
+			return nil, err
+		}
+		return &peer{name: node.Name, conn: conn, a: a, release: release}, nil
+	}
 	conn, err := dialPeer(node, a)
 	if err != nil {
 		return nil, err
 	}
-	return &peer{name: node.Name, conn: conn, a: a}, nil
+	return &peer{name: node.Name, conn: conn, a: a, release: func() { _ = conn.Close() }}, nil
 }
 
 // qscc calls fn of the peer's QSCC with the channel's name as the first
@@ -93,7 +108,7 @@ func (l *ledger) LatestHeight(ctx context.Context, node chain.PlannedNode) (int6
 	if err != nil {
 		return 0, err
 	}
-	defer p.conn.Close()
+	defer p.close()
 	b, err := l.qscc(ctx, p, "GetChainInfo")
 	if err != nil {
 		return 0, fmt.Errorf("height of channel %s on %s: %w", l.plan.ChainID, node.Name, err)
@@ -118,7 +133,7 @@ func (l *ledger) Blocks(ctx context.Context, node chain.PlannedNode, from, to in
 	if err != nil {
 		return nil, err
 	}
-	defer p.conn.Close()
+	defer p.close()
 	out := make([]chain.Block, 0, to-from+1)
 	for h := from; h <= to; h++ {
 		num := BlockNumber(h)
@@ -185,7 +200,7 @@ func (l *ledger) txOn(ctx context.Context, node chain.PlannedNode, ch, hash stri
 	if err != nil {
 		return nil, err
 	}
-	defer p.conn.Close()
+	defer p.close()
 	b, err := l.qsccOn(ctx, p, ch, "GetBlockByTxID", strings.ToLower(hash))
 	var refused *statusError
 	switch {
