@@ -71,6 +71,11 @@ func benchFabric(ctx context.Context, binDir string) error {
 			return err
 		}
 		deploys, chaincodes, toChaincode = append(deploys, network), append(chaincodes, chaincode), append(toChaincode, round(network+chaincode))
+		if i == 0 {
+			if err := benchFabricGateway(ctx, c, fmt.Sprintf("bench-fab-%d", i)); err != nil {
+				return err
+			}
+		}
 		took, err := deleteFabric(ctx, c, fmt.Sprintf("bench-fab-%d", i))
 		if err != nil {
 			return err
