@@ -220,7 +220,8 @@ func bftLeaders(ctx context.Context, n *apis.Network, ch string) string {
 
 // TestFabricBFTOneOrderer runs a BFT ordering service of one orderer
 // (f = 0, as Fabric's own single-orderer BFT test network), which orders
-// the update that sets the organisation's anchor peer.
+// the update that sets the organisation's anchor peer; then grows it to
+// four orderers and back to one, each orderer ordering a transaction.
 func TestFabricBFTOneOrderer(t *testing.T) {
 	binDir, dataDir := setup(t)
 	fabBin := fabricBin(t)
@@ -248,6 +249,23 @@ func TestFabricBFTOneOrderer(t *testing.T) {
 		t.Fatalf("orderer-0: BFT cluster size %v, leader %v; want 1, 1", m["consensus_BFT_cluster_size"], m[fabric.MetricBFTIsLeader])
 	}
 	t.Logf("orderer-0 leads a BFT cluster of 1 and ordered the anchor peer update, %.1fs after apply", time.Since(applied).Seconds())
+
+	// One to four, through clusters of two and three, where every
+	// consenter, then two of three, must agree; and back to one.
+	asked := time.Now()
+	scaleOrderers(ctx, t, c, name, 4)
+	n = waitFabric(ctx, t, c, name, 180*time.Second, "four orderers following one leader", func(n *apis.Network) bool {
+		return n.Status.Message == "" && !anyJoining(n) && bftOf(ctx, n, channel, 4)
+	})
+	t.Logf("BFT orderers 1 to 4: Running, all following one leader, %.1fs after the request", time.Since(asked).Seconds())
+	orderedBy(ctx, t, c, name, dataDir, channel, "orderer-3")
+	asked = time.Now()
+	scaleOrderers(ctx, t, c, name, 1)
+	n = waitFabric(ctx, t, c, name, 180*time.Second, "orderer-0 alone again", func(n *apis.Network) bool {
+		return n.Status.Message == "" && bftOf(ctx, n, channel, 1)
+	})
+	t.Logf("BFT orderers 4 to 1: three out of the mapping and removed %.1fs after the request", time.Since(asked).Seconds())
+	orderedBy(ctx, t, c, name, dataDir, channel, "orderer-0")
 
 	deleteFabricNetwork(t, srv, dataDir, n)
 }

@@ -1,11 +1,14 @@
 package fabric
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
 )
 
@@ -29,7 +32,9 @@ const (
 )
 
 // bftOrderers are the orderer counts BFT takes: n = 3f+1 for f = 0, 1, 2
-// (more orderers than that tolerate no more faults until the next).
+// (more orderers than that tolerate no more faults until the next). A
+// running network goes from one to another through the counts between,
+// a consenter at a time (see validateOrdererChange).
 var bftOrderers = []int{1, 4, 7}
 
 // validateBFT checks spec.fabric of a BFT network: Fabric 3.x, and 3f+1
@@ -75,6 +80,36 @@ func bftPeers(body, ch string, m map[string]float64) int {
 		n = sentTo(body, ch)
 	}
 	return min(n, max(int(m[metricBFTClusterSize])-1, 0))
+}
+
+// bftCaughtUp reports whether new orderer node, which has joined BFT
+// channel ch and follows its leader (bftReady), has the blocks a
+// consenter of the channel had a moment before: a consenter that joins
+// with the latest config block pulls the blocks before it, then those
+// ordered since, and only then helps the quorum. Until it does, a
+// cluster that grew to 3f+2 has one consenter to spare less than it
+// should, so the network is not Running yet.
+func (d *Driver) bftCaughtUp(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode, ch string) (bool, error) {
+	ref, err := ordererOf(n, plan)
+	if err != nil {
+		return false, err
+	}
+	height := func(o chain.PlannedNode) (float64, error) {
+		body, err := d.get(ctx, o.Endpoints[PortOperations]+"/metrics")
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", o.Name, err)
+		}
+		return ParseMetrics(body, ch)[metricHeight], nil
+	}
+	want, err := height(ref)
+	if err != nil {
+		return false, err
+	}
+	have, err := height(node)
+	if err != nil {
+		return false, err
+	}
+	return want > 0 && have >= want, nil
 }
 
 // isBFT reports whether the metrics are a BFT orderer's.

@@ -3,6 +3,7 @@ package fabric
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"testing"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -163,5 +164,105 @@ func TestBFTMetrics(t *testing.T) {
 	}
 	if isBFT(ParseMetrics("consensus_etcdraft_cluster_size{channel=\"bft\"} 3\n", "bft")) {
 		t.Error("a Raft orderer read as a BFT one")
+	}
+}
+
+// TestValidateBFTOrdererChange: a running BFT network goes between 1, 4
+// and 7 orderers, whatever the distance (the driver takes one step at a
+// time), only with every orderer running.
+func TestValidateBFTOrdererChange(t *testing.T) {
+	base := decode(t, "two-orgs.good.yaml").Spec
+	for _, tc := range []struct {
+		from, to int
+		down     bool
+		refused  string // a word of the refusal, or "" when allowed
+	}{
+		{from: 4, to: 7},
+		{from: 7, to: 4},
+		{from: 4, to: 1},
+		{from: 1, to: 4},
+		{from: 1, to: 7},
+		{from: 4, to: 5, refused: "3f+1"},
+		{from: 7, to: 6, refused: "3f+1"},
+		{from: 4, to: 3, refused: "3f+1"},
+		{from: 4, to: 7, down: true, refused: "quorum"},
+		{from: 7, to: 4, down: true, refused: "quorum"},
+	} {
+		old, spec := base, base
+		of, nf := *base.Fabric, *base.Fabric
+		of.Consensus, nf.Consensus = apis.FabricConsensusBFT, apis.FabricConsensusBFT
+		of.Orderers, nf.Orderers = tc.from, tc.to
+		old.Fabric, spec.Fabric = &of, &nf
+		st := runningStatus(&old)
+		if tc.down {
+			for i := range st.Nodes {
+				if st.Nodes[i].Name == "orderer-0" {
+					st.Nodes[i].Phase = apis.NodeCrashed
+				}
+			}
+		}
+		errs := New().ValidateScale(&old, &spec, st)
+		switch {
+		case tc.refused == "" && len(errs) > 0:
+			t.Errorf("%d to %d orderers: refused: %v", tc.from, tc.to, errs)
+		case tc.refused == "":
+		case len(errs) != 1 || errs[0].Field != "spec.fabric.orderers" || !strings.Contains(errs[0].Detail, tc.refused):
+			t.Errorf("%d to %d orderers (down %v): %v, want one error of spec.fabric.orderers saying %q", tc.from, tc.to, tc.down, errs, tc.refused)
+		}
+	}
+}
+
+// TestBFTAddOrdererUpdate: an orderer added to a running BFT network is
+// the consenter the update maps: its address, MSP, enrolment and TLS
+// certificates from the plan, as the genesis block maps the first ones.
+func TestBFTAddOrdererUpdate(t *testing.T) {
+	n, plan := planFor(t, "bft.good.yaml")
+	n.Spec.Fabric.Orderers = 7
+	add := []apis.NodeSpec{{Name: "orderer-4", Role: apis.RoleValidator, Organization: n.Spec.Fabric.OrdererOrg()}}
+	ports := map[string]map[string]int{"orderer-4": {PortListen: 41001, PortAdmin: 41002, PortOperations: 41003}}
+	next, err := New().Reshape(t.Context(), chain.ReshapeRequest{Network: n, Plan: plan, Add: add, Ports: ports, Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node chain.PlannedNode
+	for _, pn := range next.Nodes {
+		if pn.Name == "orderer-4" {
+			node = pn
+		}
+	}
+	c, err := consenterOf(next, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Identity == nil || !c.Identity.Equal(pemCert(t, chain.FileData(node.Spec, dirMSP+"/signcerts/cert.pem"))) {
+		t.Fatal("the consenter's identity is not orderer-4's enrolment certificate")
+	}
+	b := &cb.Block{}
+	if err := proto.Unmarshal(next.Artifact(BlockPath(next.ChainID)), b); err != nil {
+		t.Fatal(err)
+	}
+	config, err := channel.ConfigFromBlock(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := channel.AddConsenter(next.ChainID, config, MSPID(node.Organization), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cu := &cb.ConfigUpdate{}
+	if err := proto.Unmarshal(u.ConfigUpdate, cu); err != nil {
+		t.Fatal(err)
+	}
+	o := &cb.Orderers{}
+	if err := proto.Unmarshal(cu.WriteSet.Groups["Orderer"].Values["Orderers"].GetValue(), o); err != nil {
+		t.Fatal(err)
+	}
+	if len(o.ConsenterMapping) != 5 {
+		t.Fatalf("%d consenters in the update, want 5", len(o.ConsenterMapping))
+	}
+	got := o.ConsenterMapping[4]
+	if got.Host != "127.0.0.1" || got.Port != 41001 || got.MspId != "OrdererMSP" || got.Id <= 4 ||
+		!pemCert(t, got.Identity).Equal(c.Identity) || !pemCert(t, got.ServerTlsCert).Equal(c.ServerTLSCert) || !pemCert(t, got.ClientTlsCert).Equal(c.ClientTLSCert) {
+		t.Errorf("orderer-4 mapped as id %d %s:%d of %s, want a fresh id, 127.0.0.1:41001 of OrdererMSP with its certificates", got.Id, got.Host, got.Port, got.MspId)
 	}
 }

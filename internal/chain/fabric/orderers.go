@@ -23,12 +23,18 @@ import (
 // its participation API with the channel's latest config block, and
 // pulls the blocks before it from the other orderers. An orderer that
 // goes is taken out of the consenters and endpoints by the same kind of
-// update before it stops.
+// update before it stops. A BFT ordering service changes the same way,
+// one consenter per update: the update maps the orderer in the Orderers
+// value (with its enrolment certificate, which its block signatures are
+// checked against, and a fresh id) and rewrites the BlockValidation
+// policy to the new quorum (see channel.AddConsenter).
 
 // validateOrdererChange checks a change of spec.fabric.orderers: the
-// counts a new network may have, a Raft ordering service only, and every
-// orderer running, so that Raft keeps its majority while a consenter
-// comes or goes.
+// counts a new network may have, and every orderer running, so that the
+// consensus keeps its quorum while a consenter comes or goes. A Raft
+// service goes between 1, 3 and 5 orderers, a BFT one between 1, 4 and 7
+// (3f+1, see bftOrderers): the orderers between are passed through one
+// at a time, and tolerate no more faults than the count below them.
 func validateOrdererChange(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList {
 	var errs apis.ErrorList
 	a, b := old.Fabric.OrdererCount(), spec.Fabric.OrdererCount()
@@ -36,10 +42,15 @@ func validateOrdererChange(old, spec *apis.NetworkSpec, status *apis.NetworkStat
 		return nil
 	}
 	const p = "spec.fabric.orderers"
-	switch {
-	case spec.Fabric.IsBFT() || old.Fabric.IsBFT():
-		errs.Add(p, "cannot change from %d to %d: ChainDock changes the consenters of a Raft ordering service, not yet of a BFT one", a, b)
+	consensus, quorum := "Raft", "a majority"
+	switch bft := spec.Fabric.IsBFT(); {
+	case bft != old.Fabric.IsBFT():
+		return errs // the change of consensus is refused by ValidateScale
+	case bft && !slices.Contains(bftOrderers, b):
+		errs.Add(p, "must be 1, 4 or 7 with consensus %s, not %d: BFT with 3f+1 orderers survives f faulty ones, and %d survive no more than %d; ChainDock passes through the counts between one orderer at a time", apis.FabricConsensusBFT, b, b, bftFaults(b))
 		return errs
+	case bft:
+		consensus, quorum = "BFT", "a quorum (2f+1 of 3f+1)"
 	case b != 1 && b != 3 && b != 5:
 		errs.Add(p, "must be 1, 3 or 5, not %d: Raft needs a majority of its orderers, so an even number survives no more failures than one fewer", b)
 		return errs
@@ -57,7 +68,7 @@ func validateOrdererChange(old, spec *apis.NetworkSpec, status *apis.NetworkStat
 		peer = peer || running && s.Role == apis.RoleFull
 	}
 	if len(down) > 0 {
-		errs.Add(p, "cannot change from %d to %d while %v do not run: Raft takes a consenter in or out only with the others up", a, b, down)
+		errs.Add(p, "cannot change from %d to %d while %v do not run: %s takes a consenter in or out only with the others up, as it needs %s of the new count before the new one has caught up", a, b, down, consensus, quorum)
 	}
 	if !peer {
 		errs.Add(p, "no peer of the channel runs to read its configuration from, which the update of its consenters is made of")
@@ -65,8 +76,9 @@ func validateOrdererChange(old, spec *apis.NetworkSpec, status *apis.NetworkStat
 	return errs
 }
 
-// consenterOf is orderer node as the channel's Raft knows it: its
-// listen address and its TLS certificate, from the plan.
+// consenterOf is orderer node as the channel's consensus knows it: its
+// listen address and its TLS certificate, from the plan, and (read by
+// BFT) its enrolment certificate.
 func consenterOf(plan *chain.Plan, node chain.PlannedNode) (channel.Consenter, error) {
 	addr, err := anchorAddress(node)
 	if err != nil {
@@ -82,6 +94,11 @@ func consenterOf(plan *chain.Plan, node chain.PlannedNode) (channel.Consenter, e
 		return channel.Consenter{}, fmt.Errorf("%s: TLS certificate: %w", node.Name, err)
 	}
 	c.ClientTLSCert, c.ServerTLSCert = cert, cert
+	if mspPEM := nodeFile(node, dirMSP+"/"+pki.MSPSignCert); mspPEM != nil {
+		if c.Identity, err = pki.ParseCertPEM(mspPEM); err != nil {
+			return channel.Consenter{}, fmt.Errorf("%s: enrolment certificate: %w", node.Name, err)
+		}
+	}
 	return c, nil
 }
 
@@ -152,9 +169,11 @@ func (ch *consenterChange) order(ctx context.Context, n *apis.Network, plan *cha
 }
 
 // admitOrderer makes a new orderer a consenter of the channel and joins
-// it, once every orderer planned before it has joined: Raft takes one
-// consenter at a time. It reports true once the orderer is active on the
-// channel and its Raft has a leader that hears from a majority.
+// it, once every orderer planned before it has joined: Raft and BFT take
+// one consenter at a time. It reports true once the orderer is active on
+// the channel and its Raft has a leader that hears from a majority; a
+// BFT orderer once it follows the leader and has caught up with the
+// channel's height (see bftCaughtUp).
 func (d *Driver) admitOrderer(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
 	for _, pn := range plan.Nodes {
 		if pn.Name == node.Name {
@@ -195,6 +214,11 @@ func (d *Driver) admitOrderer(ctx context.Context, n *apis.Network, plan *chain.
 		joined, err := d.joinOrderer(ctx, node, ch.admin, c.name, block)
 		if err != nil {
 			return false, err
+		}
+		if joined && n.Spec.Fabric.IsBFT() {
+			if joined, err = d.bftCaughtUp(ctx, n, plan, node, c.name); err != nil {
+				return false, err
+			}
 		}
 		all = all && joined
 	}

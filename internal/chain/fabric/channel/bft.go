@@ -110,25 +110,8 @@ func (s Spec) toBFT(config *cb.Config) error {
 		return fmt.Errorf("no %s group", configtx.OrdererGroupKey)
 	}
 	var mapping []*cb.Consenter
-	var ids []*mb.MSPPrincipal
-	var signers []*cb.SignaturePolicy
 	for i, c := range s.Consenters {
-		identity := pemCert(c.Identity)
-		mapping = append(mapping, &cb.Consenter{
-			Id:            uint32(i + 1), //nolint:gosec // Validate bounds the consenters
-			Host:          c.Host,
-			Port:          uint32(c.Port), //nolint:gosec // Validate checks the port
-			MspId:         c.MSPID,
-			Identity:      identity,
-			ClientTlsCert: pemCert(c.ClientTLSCert),
-			ServerTlsCert: pemCert(c.ServerTLSCert),
-		})
-		principal, err := proto.Marshal(&mb.SerializedIdentity{Mspid: c.MSPID, IdBytes: identity})
-		if err != nil {
-			return err
-		}
-		ids = append(ids, &mb.MSPPrincipal{PrincipalClassification: mb.MSPPrincipal_IDENTITY, Principal: principal})
-		signers = append(signers, &cb.SignaturePolicy{Type: &cb.SignaturePolicy_SignedBy{SignedBy: int32(i)}}) //nolint:gosec // Validate bounds the consenters
+		mapping = append(mapping, bftConsenter(uint32(i+1), c)) //nolint:gosec // Validate bounds the consenters
 	}
 	options, err := proto.Marshal(bftOptions())
 	if err != nil {
@@ -142,22 +125,56 @@ func (s Spec) toBFT(config *cb.Config) error {
 	if err != nil {
 		return err
 	}
-	policy, err := proto.Marshal(&cb.SignaturePolicyEnvelope{
-		Rule: &cb.SignaturePolicy{Type: &cb.SignaturePolicy_NOutOf_{NOutOf: &cb.SignaturePolicy_NOutOf{
-			N: int32(BFTQuorum(len(s.Consenters))), Rules: signers, //nolint:gosec // Validate bounds the consenters
-		}}},
-		Identities: ids,
-	})
+	policy, err := bftBlockValidation(mapping)
 	if err != nil {
 		return err
 	}
 	og.Values[orderer.ConsensusTypeKey] = &cb.ConfigValue{Value: ct, ModPolicy: configtx.AdminsPolicyKey}
 	og.Values[orderersKey] = &cb.ConfigValue{Value: orderers, ModPolicy: configtx.AdminsPolicyKey}
-	og.Policies[configtx.BlockValidationPolicyKey] = &cb.ConfigPolicy{
-		Policy:    &cb.Policy{Type: int32(cb.Policy_SIGNATURE), Value: policy},
-		ModPolicy: configtx.AdminsPolicyKey,
-	}
+	og.Policies[configtx.BlockValidationPolicyKey] = &cb.ConfigPolicy{Policy: policy, ModPolicy: configtx.AdminsPolicyKey}
 	return nil
+}
+
+// bftConsenter is consenter c as a BFT channel's Orderers value maps
+// it, numbered id.
+func bftConsenter(id uint32, c Consenter) *cb.Consenter {
+	return &cb.Consenter{
+		Id:            id,
+		Host:          c.Host,
+		Port:          uint32(c.Port), //nolint:gosec // callers check the port
+		MspId:         c.MSPID,
+		Identity:      pemCert(c.Identity),
+		ClientTlsCert: pemCert(c.ClientTLSCert),
+		ServerTlsCert: pemCert(c.ServerTLSCert),
+	}
+}
+
+// bftBlockValidation is the BlockValidation policy of a BFT channel
+// whose consenters are mapping: a quorum of them (BFTQuorum), each
+// named by its enrolment certificate in the mapping's order, signs each
+// block. An orderer refuses a configuration whose policy is anything
+// else, byte for byte, so every change of the mapping rewrites it.
+func bftBlockValidation(mapping []*cb.Consenter) (*cb.Policy, error) {
+	var ids []*mb.MSPPrincipal
+	var signers []*cb.SignaturePolicy
+	for i, c := range mapping {
+		principal, err := proto.Marshal(&mb.SerializedIdentity{Mspid: c.MspId, IdBytes: c.Identity})
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, &mb.MSPPrincipal{PrincipalClassification: mb.MSPPrincipal_IDENTITY, Principal: principal})
+		signers = append(signers, &cb.SignaturePolicy{Type: &cb.SignaturePolicy_SignedBy{SignedBy: int32(i)}}) //nolint:gosec // MaxConsenters bounds the mapping
+	}
+	policy, err := proto.Marshal(&cb.SignaturePolicyEnvelope{
+		Rule: &cb.SignaturePolicy{Type: &cb.SignaturePolicy_NOutOf_{NOutOf: &cb.SignaturePolicy_NOutOf{
+			N: int32(BFTQuorum(len(mapping))), Rules: signers, //nolint:gosec // MaxConsenters bounds the mapping
+		}}},
+		Identities: ids,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cb.Policy{Type: int32(cb.Policy_SIGNATURE), Value: policy}, nil
 }
 
 // replaceConfig puts config in genesis block b in place of the one

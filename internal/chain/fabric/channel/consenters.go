@@ -17,9 +17,20 @@ import (
 // whose consenters these updates change.
 var ErrNotRaft = errors.New("the channel's consensus is not etcdraft")
 
-// Consenters are the channel's Raft consenters' addresses, in the
-// configuration's order.
+// Consenters are the channel's consenters' addresses, Raft's or BFT's,
+// in the configuration's order.
 func Consenters(config *cb.Config) ([]Address, error) {
+	if t, err := consensusOf(config); err == nil && t == ConsensusBFT {
+		mapping, err := BFTConsenters(config)
+		if err != nil {
+			return nil, err
+		}
+		var out []Address
+		for _, c := range mapping {
+			out = append(out, Address{Host: c.Host, Port: int(c.Port)})
+		}
+		return out, nil
+	}
 	cfg, err := raftConfig(config)
 	if err != nil {
 		return nil, err
@@ -53,8 +64,13 @@ func raftConfig(config *cb.Config) (configtx.Orderer, error) {
 // blocks. The admins of the orderer organisations sign (the Orderer
 // group's modification policy, MAJORITY Admins). Raft takes one
 // consenter in at a time: an orderer accepts no update that changes more
-// than one.
+// than one. Of a BFT channel, the update maps the orderer in the Orderers
+// value instead, with its enrolment certificate (c.Identity) and a fresh
+// id, and rewrites the BlockValidation policy to the new quorum.
 func AddConsenter(channelID string, config *cb.Config, ordererMSPID string, c Consenter) (*Update, error) {
+	if t, err := consensusOf(config); err == nil && t == ConsensusBFT {
+		return addBFTConsenter(channelID, config, ordererMSPID, c)
+	}
 	addr := Address{Host: c.Host, Port: c.Port}
 	fail := func(err error) (*Update, error) {
 		return nil, fmt.Errorf("channel %s: add consenter %s: %w", channelID, addr, err)
@@ -86,15 +102,8 @@ func AddConsenter(channelID string, config *cb.Config, ordererMSPID string, c Co
 	}); err != nil {
 		return fail(err)
 	}
-	oo := tx.Orderer().Organization(org.Group)
-	ends, err := endpoints(oo)
-	if err != nil {
+	if err := editEndpoint(&tx, org, addr, true); err != nil {
 		return fail(err)
-	}
-	if !slices.Contains(ends, addr) {
-		if err := oo.SetEndpoint(configtx.Address{Host: c.Host, Port: c.Port}); err != nil {
-			return fail(err)
-		}
 	}
 	req, err := ordererGroup.admins(config)
 	if err != nil {
@@ -106,8 +115,12 @@ func AddConsenter(channelID string, config *cb.Config, ordererMSPID string, c Co
 // RemoveConsenter is the update that takes the consenter at addr out of
 // the channel's Raft, and its address out of organisation ordererMSPID's
 // orderer endpoints; the orderer organisations' admins sign, as for
-// AddConsenter. The last consenter is not removed.
+// AddConsenter; of a BFT channel, as AddConsenter too. The last
+// consenter is not removed.
 func RemoveConsenter(channelID string, config *cb.Config, ordererMSPID string, addr Address) (*Update, error) {
+	if t, err := consensusOf(config); err == nil && t == ConsensusBFT {
+		return removeBFTConsenter(channelID, config, ordererMSPID, addr)
+	}
 	fail := func(err error) (*Update, error) {
 		return nil, fmt.Errorf("channel %s: remove consenter %s: %w", channelID, addr, err)
 	}
@@ -132,21 +145,31 @@ func RemoveConsenter(channelID string, config *cb.Config, ordererMSPID string, a
 	if err := tx.Orderer().RemoveConsenter(cfg.EtcdRaft.Consenters[i]); err != nil {
 		return fail(err)
 	}
-	oo := tx.Orderer().Organization(org.Group)
-	ends, err := endpoints(oo)
-	if err != nil {
+	if err := editEndpoint(&tx, org, addr, false); err != nil {
 		return fail(err)
-	}
-	if slices.Contains(ends, addr) {
-		if err := oo.RemoveEndpoint(configtx.Address{Host: addr.Host, Port: addr.Port}); err != nil {
-			return fail(err)
-		}
 	}
 	req, err := ordererGroup.admins(config)
 	if err != nil {
 		return fail(err)
 	}
 	return newUpdate(channelID, &tx, req)
+}
+
+// editEndpoint adds addr to orderer organisation org's endpoints in tx,
+// or takes it out, unless it is there or not already.
+func editEndpoint(tx *configtx.ConfigTx, org orgMSP, addr Address, add bool) error {
+	oo := tx.Orderer().Organization(org.Group)
+	ends, err := endpoints(oo)
+	if err != nil {
+		return err
+	}
+	switch has := slices.Contains(ends, addr); {
+	case add && !has:
+		return oo.SetEndpoint(configtx.Address{Host: addr.Host, Port: addr.Port})
+	case !add && has:
+		return oo.RemoveEndpoint(configtx.Address{Host: addr.Host, Port: addr.Port})
+	}
+	return nil
 }
 
 func endpoints(o *configtx.OrdererOrg) ([]Address, error) {

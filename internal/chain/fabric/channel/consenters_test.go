@@ -12,7 +12,8 @@ import (
 )
 
 // applied is the configuration an orderer makes of cfg and a signed
-// update: the write set's values replace the configuration's.
+// update: the write set's values and the Orderer group's policies
+// replace the configuration's, and its sequence goes up by one.
 func applied(t *testing.T, cfg *cb.Config, u *cb.ConfigUpdate) *cb.Config {
 	t.Helper()
 	out := wire(t, cfg, &cb.Config{})
@@ -20,6 +21,10 @@ func applied(t *testing.T, cfg *cb.Config, u *cb.ConfigUpdate) *cb.Config {
 	for k, v := range wOrd.GetValues() {
 		ord.Values[k] = v
 	}
+	for k, p := range wOrd.GetPolicies() {
+		ord.Policies[k] = p
+	}
+	out.Sequence++
 	for name, g := range wOrd.GetGroups() {
 		for k, v := range g.GetValues() {
 			ord.Groups[name].Values[k] = v
