@@ -306,6 +306,16 @@ type Ledger interface {
 	Query(ctx context.Context, node PlannedNode, path string, data []byte) (QueryResult, error)
 }
 
+// Resender is implemented by ledgers whose chain takes longer than the
+// gateway's default wait (gateway.Gateway.ResendAfter) to put an
+// admitted transaction in a block, so that the gateway does not hand the
+// same bytes to another node while the first still has them in hand.
+type Resender interface {
+	// ResendAfter is how long an admitted transaction may stay out of a
+	// block before the gateway hands it to another node.
+	ResendAfter() time.Duration
+}
+
 // PlanLedger is implemented by drivers whose nodes answer only callers
 // that sign their requests with keys of the network (a Fabric peer serves
 // its channel's blocks to the channel's members): the ledger is read with

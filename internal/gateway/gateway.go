@@ -153,6 +153,10 @@ func (g *Gateway) Submit(ctx context.Context, n *apis.Network, tx []byte, commit
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.CommitTimeout)
 	defer cancel()
+	resendAfter := g.ResendAfter
+	if r, ok := ledger.(chain.Resender); ok {
+		resendAfter = max(resendAfter, r.ResendAfter())
+	}
 	handed := time.Now()
 	for {
 		// One node answers each look: the one that admitted the
@@ -174,7 +178,7 @@ func (g *Gateway) Submit(ctx context.Context, n *apis.Network, tx []byte, commit
 			}
 			return rc, nil
 		}
-		if time.Since(handed) > g.ResendAfter && next < len(nodes) {
+		if time.Since(handed) > resendAfter && next < len(nodes) {
 			// The transaction has not shown up: its node may have lost it.
 			// The same bytes elsewhere commit at most once.
 			var again Receipt

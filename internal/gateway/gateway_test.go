@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
@@ -142,5 +144,62 @@ func TestNotPermittedQueryStops(t *testing.T) {
 	_, _, err := New().Query(t.Context(), n, "/pair/notary/Get", nil, 0)
 	if !errors.Is(err, chain.ErrNotPermitted) || !strings.Contains(err.Error(), "channel pair") || queries != 1 {
 		t.Errorf("query: %v after %d queries, want ErrNotPermitted with its reason after 1", err, queries)
+	}
+}
+
+// slowDriver is a plan-read chain whose ledger admits every transaction
+// and commits none, and asks the gateway to wait resend before handing
+// one to another node.
+type slowDriver struct {
+	chain.Driver
+	resend  time.Duration
+	submits *atomic.Int32
+}
+
+func (d slowDriver) LedgerWith(*chain.Plan) chain.Ledger {
+	return slowLedger{resend: d.resend, submits: d.submits}
+}
+
+type slowLedger struct {
+	chain.Ledger
+	resend  time.Duration
+	submits *atomic.Int32
+}
+
+func (l slowLedger) Submit(context.Context, chain.PlannedNode, []byte) (chain.SubmitResult, error) {
+	l.submits.Add(1)
+	return chain.SubmitResult{Hash: "AB"}, nil
+}
+
+func (l slowLedger) Tx(context.Context, chain.PlannedNode, string) (*chain.Tx, error) {
+	return nil, chain.ErrTxNotFound
+}
+
+func (l slowLedger) ResendAfter() time.Duration { return l.resend }
+
+// TestResenderWaits: a ledger that is a chain.Resender has the gateway
+// wait as long as it says before handing a transaction to the next node,
+// and no longer than the gateway's own wait when that is longer.
+func TestResenderWaits(t *testing.T) {
+	for _, c := range []struct {
+		resend time.Duration
+		want   int32
+	}{{time.Hour, 1}, {time.Millisecond, 2}} {
+		var submits atomic.Int32
+		name := fmt.Sprintf("gateway-test-slow-%s", c.resend)
+		chain.Register(name, slowDriver{resend: c.resend, submits: &submits})
+		n := &apis.Network{Spec: apis.NetworkSpec{Chain: name}}
+		n.Metadata.Name = "net"
+		for _, node := range []string{"peer-0", "peer-1"} {
+			n.Status.Nodes = append(n.Status.Nodes, apis.NodeStatus{Name: node, Phase: apis.NodeRunning, Endpoints: map[string]string{"listen": "grpcs://" + node}})
+		}
+		g := New()
+		g.CommitTimeout, g.ResendAfter, g.Poll = 300*time.Millisecond, 100*time.Millisecond, 10*time.Millisecond
+		if _, err := g.Submit(t.Context(), n, []byte("tx"), true); err == nil {
+			t.Fatalf("resend %s: a transaction never committed was reported committed", c.resend)
+		}
+		if got := submits.Load(); got != c.want {
+			t.Errorf("ledger resend %s, gateway %s: handed to %d nodes in %s, want %d", c.resend, g.ResendAfter, got, g.CommitTimeout, c.want)
+		}
 	}
 }

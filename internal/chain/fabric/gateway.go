@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
@@ -244,6 +245,19 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	}
 	return res, nil
 }
+
+// resendAfter is how long a transaction an orderer took may stay out of
+// a block before the gateway hands it to another peer.
+const resendAfter = 10 * time.Second
+
+var _ chain.Resender = (*ledger)(nil)
+
+// ResendAfter implements chain.Resender. An orderer that took a
+// transaction cuts it into a block within its batch timeout (2 s for
+// Raft); one that has not shown up long after was lost, as when the
+// orderer that took it died before its Raft had it. The same bytes sent
+// sooner would be ordered twice, the second copy invalid as a duplicate.
+func (l *ledger) ResendAfter() time.Duration { return resendAfter }
 
 // callChannel is the channel a call names: one of the plan's, the
 // shared one when name is empty.
