@@ -248,13 +248,8 @@ func (a *API) renewIdentity(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	n, o, ok := a.storedIdentity(w, r, auth.LedgerSubmit)
+	n, o, id, ok := a.storedIdentity(w, r, auth.LedgerSubmit)
 	if !ok {
-		return
-	}
-	id, err := toIdentity(o)
-	if err != nil {
-		a.storeError(w, r, err)
 		return
 	}
 	what := "identity " + id.Organization + "/" + id.Name
@@ -279,6 +274,7 @@ func (a *API) renewIdentity(w http.ResponseWriter, r *http.Request) {
 	}
 	var key []byte
 	if id.KeyHeld {
+		var err error
 		if key, err = a.opts.Store.GetBlob(r.Context(), o.UID, identityKey); err != nil {
 			a.storeError(w, r, err)
 			return
@@ -358,38 +354,37 @@ func (a *API) listIdentities(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// storedIdentity loads the identity in the path, answering 403 or 404.
-func (a *API) storedIdentity(w http.ResponseWriter, r *http.Request, action auth.Action) (*apis.Network, *store.Object, bool) {
+// storedIdentity loads the identity in the path, answering 403 or 404:
+// its network, its object and the identity it holds.
+func (a *API) storedIdentity(w http.ResponseWriter, r *http.Request, action auth.Action) (*apis.Network, *store.Object, Identity, bool) {
 	n, ok := a.identityNetwork(w, r, action)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, Identity{}, false
 	}
 	org, name := chi.URLParam(r, "org"), chi.URLParam(r, "identity")
 	if !a.signsForOrg(w, r, n, org) {
-		return nil, nil, false
+		return nil, nil, Identity{}, false
 	}
 	o, err := a.opts.Store.Get(r.Context(), KindIdentity, identityObjectName(n, org, name))
 	if errors.Is(err, store.ErrNotFound) {
 		notFoundProblem(w, r, fmt.Sprintf("identity %s of organisation %s in network %s", name, org, n.Metadata.Name))
-		return nil, nil, false
+		return nil, nil, Identity{}, false
 	} else if err != nil {
 		a.storeError(w, r, err)
-		return nil, nil, false
-	}
-	return n, o, true
-}
-
-func (a *API) getIdentity(w http.ResponseWriter, r *http.Request) {
-	_, o, ok := a.storedIdentity(w, r, auth.LedgerRead)
-	if !ok {
-		return
+		return nil, nil, Identity{}, false
 	}
 	id, err := toIdentity(o)
 	if err != nil {
 		a.storeError(w, r, err)
-		return
+		return nil, nil, Identity{}, false
 	}
-	writeJSON(w, http.StatusOK, id)
+	return n, o, id, true
+}
+
+func (a *API) getIdentity(w http.ResponseWriter, r *http.Request) {
+	if _, _, id, ok := a.storedIdentity(w, r, auth.LedgerRead); ok {
+		writeJSON(w, http.StatusOK, id)
+	}
 }
 
 // deleteIdentity removes an identity and its key from the platform: its
@@ -408,13 +403,8 @@ func (a *API) deleteIdentity(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("query parameter revoke must be true (the default) or false, not %q", v)})
 		return
 	}
-	n, o, ok := a.storedIdentity(w, r, auth.LedgerSubmit)
+	n, o, id, ok := a.storedIdentity(w, r, auth.LedgerSubmit)
 	if !ok {
-		return
-	}
-	id, err := toIdentity(o)
-	if err != nil {
-		a.storeError(w, r, err)
 		return
 	}
 	what := "identity " + id.Organization + "/" + id.Name
