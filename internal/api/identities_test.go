@@ -43,6 +43,13 @@ func (tn *tenants) fabricNetwork(name, consortium string) *chain.Plan {
 		tn.t.Fatal(err)
 	}
 	n.Metadata.UID = o.UID
+	return tn.planNetwork(n)
+}
+
+// planNetwork plans Fabric network n, stored with its UID, and stores
+// the plan, as the controller would before starting its nodes.
+func (tn *tenants) planNetwork(n *apis.Network) *chain.Plan {
+	tn.t.Helper()
 	d := fabric.New()
 	ports := map[string]map[string]int{}
 	next := 41000
@@ -61,7 +68,7 @@ func (tn *tenants) fabricNetwork(name, consortium string) *chain.Plan {
 	if err != nil {
 		tn.t.Fatal(err)
 	}
-	if err := tn.store.PutBlob(tn.t.Context(), o.UID, store.PlanBlob, b); err != nil {
+	if err := tn.store.PutBlob(tn.t.Context(), n.Metadata.UID, store.PlanBlob, b); err != nil {
 		tn.t.Fatal(err)
 	}
 	return plan

@@ -76,11 +76,13 @@ type SearchResult struct {
 	Tx    *Tx    `json:"transaction,omitempty"`
 }
 
-// ExplorerStatus is how far a network's index is.
+// ExplorerStatus is how far the index of a network's ledger is: its
+// shared one, or Channel's.
 type ExplorerStatus struct {
-	IndexedHeight int64 `json:"indexedHeight"`
-	ChainHeight   int64 `json:"chainHeight"`
-	Lag           int64 `json:"lag"`
+	Channel       string `json:"channel,omitempty"`
+	IndexedHeight int64  `json:"indexedHeight"`
+	ChainHeight   int64  `json:"chainHeight"`
+	Lag           int64  `json:"lag"`
 }
 
 // QueryAnswer is an application's answer to a query.
@@ -130,7 +132,7 @@ func pageLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
 }
 
 func (a *API) listBlocks(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.ledgerNetwork(w, r, auth.LedgerRead)
+	_, key, _, ok := a.explorerNetwork(w, r, auth.LedgerRead)
 	if !ok {
 		return
 	}
@@ -142,7 +144,7 @@ func (a *API) listBlocks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	blocks, err := a.opts.Store.Blocks(r.Context(), n.Metadata.UID, before, limit)
+	blocks, err := a.opts.Store.Blocks(r.Context(), key, before, limit)
 	if err != nil {
 		a.storeError(w, r, err)
 		return
@@ -159,7 +161,7 @@ func (a *API) listBlocks(w http.ResponseWriter, r *http.Request) {
 
 // getBlock answers a block by height or by hash.
 func (a *API) getBlock(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.ledgerNetwork(w, r, auth.LedgerRead)
+	_, key, _, ok := a.explorerNetwork(w, r, auth.LedgerRead)
 	if !ok {
 		return
 	}
@@ -167,9 +169,9 @@ func (a *API) getBlock(w http.ResponseWriter, r *http.Request) {
 	var b *store.Block
 	var err error
 	if h, perr := strconv.ParseInt(id, 10, 64); perr == nil && h > 0 {
-		b, err = a.opts.Store.BlockByHeight(r.Context(), n.Metadata.UID, h)
+		b, err = a.opts.Store.BlockByHeight(r.Context(), key, h)
 	} else if hashPattern.MatchString(id) {
-		b, err = a.opts.Store.BlockByHash(r.Context(), n.Metadata.UID, strings.ToUpper(id))
+		b, err = a.opts.Store.BlockByHash(r.Context(), key, strings.ToUpper(id))
 	} else {
 		writeProblem(w, r, Problem{Type: ProblemBadParameter, Status: http.StatusBadRequest,
 			Detail: fmt.Sprintf("block %q is neither a height (a positive whole number) nor a hash (64 hex digits)", id)})
@@ -179,7 +181,7 @@ func (a *API) getBlock(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, err)
 		return
 	}
-	txs, err := a.opts.Store.Txs(r.Context(), n.Metadata.UID, b.Height, nil, 1000)
+	txs, err := a.opts.Store.Txs(r.Context(), key, b.Height, nil, 1000)
 	if err != nil {
 		a.storeError(w, r, err)
 		return
@@ -209,7 +211,7 @@ func parseTxCursor(s string) (*store.TxCursor, error) {
 }
 
 func (a *API) listTxs(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.ledgerNetwork(w, r, auth.LedgerRead)
+	_, key, _, ok := a.explorerNetwork(w, r, auth.LedgerRead)
 	if !ok {
 		return
 	}
@@ -226,7 +228,7 @@ func (a *API) listTxs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	txs, err := a.opts.Store.Txs(r.Context(), n.Metadata.UID, height, before, limit)
+	txs, err := a.opts.Store.Txs(r.Context(), key, height, before, limit)
 	if err != nil {
 		a.storeError(w, r, err)
 		return
@@ -243,7 +245,7 @@ func (a *API) listTxs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getTx(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.ledgerNetwork(w, r, auth.LedgerRead)
+	_, key, _, ok := a.explorerNetwork(w, r, auth.LedgerRead)
 	if !ok {
 		return
 	}
@@ -253,7 +255,7 @@ func (a *API) getTx(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("transaction hash %q is not 64 hex digits", chi.URLParam(r, "hash"))})
 		return
 	}
-	t, err := a.opts.Store.TxByHash(r.Context(), n.Metadata.UID, strings.ToUpper(hash))
+	t, err := a.opts.Store.TxByHash(r.Context(), key, strings.ToUpper(hash))
 	if err != nil {
 		a.storeError(w, r, err)
 		return
@@ -263,13 +265,13 @@ func (a *API) getTx(w http.ResponseWriter, r *http.Request) {
 
 // search finds a block by height or hash, or a transaction by hash.
 func (a *API) search(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.ledgerNetwork(w, r, auth.LedgerRead)
+	n, uid, ch, ok := a.explorerNetwork(w, r, auth.LedgerRead)
 	if !ok {
 		return
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	q = bareHash(q)
-	ctx, uid := r.Context(), n.Metadata.UID
+	ctx := r.Context()
 	if h, err := strconv.ParseInt(q, 10, 64); err == nil && h > 0 && len(q) < 20 {
 		b, err := a.opts.Store.BlockByHeight(ctx, uid, h)
 		if err != nil {
@@ -297,7 +299,11 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	b, err := a.opts.Store.BlockByHash(ctx, uid, q)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			notFoundProblem(w, r, fmt.Sprintf("no block or transaction %s in network %s (indexed up to the explorer's height)", q, n.Metadata.Name))
+			where := "network " + n.Metadata.Name
+			if ch != "" {
+				where = "channel " + ch + " of " + where
+			}
+			notFoundProblem(w, r, fmt.Sprintf("no block or transaction %s in %s (indexed up to the explorer's height)", q, where))
 			return
 		}
 		a.storeError(w, r, err)
@@ -308,30 +314,43 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) explorerStatus(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.ledgerNetwork(w, r, auth.LedgerRead)
+	n, key, ch, ok := a.explorerNetwork(w, r, auth.LedgerRead)
 	if !ok {
 		return
 	}
-	h, err := a.opts.Store.IndexedHeight(r.Context(), n.Metadata.UID)
+	h, err := a.opts.Store.IndexedHeight(r.Context(), key)
 	if err != nil {
 		a.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ExplorerStatus{IndexedHeight: h, ChainHeight: n.Status.Height, Lag: max(0, n.Status.Height-h)})
+	top := n.Status.Height
+	if ch != "" {
+		if top, err = a.channelHeight(r.Context(), n, ch); err != nil {
+			writeProblem(w, r, Problem{Type: ProblemUnavailable, Status: http.StatusServiceUnavailable,
+				Detail: fmt.Sprintf("height of channel %s of network %s: %v", ch, n.Metadata.Name, err)})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, ExplorerStatus{Channel: ch, IndexedHeight: h, ChainHeight: top, Lag: max(0, top-h)})
 }
 
-// reindex drops a network's index; the indexer builds it again from the
-// first block.
+// reindex drops the index of a network's ledger (its shared one, or a
+// channel's); the indexer builds it again from the first block.
 func (a *API) reindex(w http.ResponseWriter, r *http.Request) {
-	n, ok := a.ledgerNetwork(w, r, auth.NetworkWrite)
+	n, key, ch, ok := a.explorerNetwork(w, r, auth.NetworkWrite)
 	if !ok {
 		return
 	}
-	if err := a.opts.Store.ForgetChain(r.Context(), n.Metadata.UID); err != nil {
+	if err := a.opts.Store.ForgetChain(r.Context(), key); err != nil {
 		a.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, ExplorerStatus{ChainHeight: n.Status.Height, Lag: n.Status.Height})
+	st := ExplorerStatus{Channel: ch, ChainHeight: n.Status.Height, Lag: n.Status.Height}
+	if ch != "" {
+		// The channel's height is not in the network's status.
+		st.ChainHeight, st.Lag = 0, 0
+	}
+	writeJSON(w, http.StatusAccepted, st)
 }
 
 // submitTx hands an application's signed transaction to the network.

@@ -279,6 +279,37 @@ func (a *API) enqueue(name string) {
 	}
 }
 
+// storeChange stores network n as the caller changed it, records the
+// change as an event (reason, message), has the controller carry it out
+// and answers 202 with the network. It reports false, having answered
+// nothing, when a concurrent write got there first: the caller reads the
+// network again and retries.
+func (a *API) storeChange(w http.ResponseWriter, r *http.Request, n *apis.Network, reason, message string) bool {
+	o, err := store.NetworkToObject(n)
+	if err != nil {
+		a.storeError(w, r, err)
+		return true
+	}
+	updated, err := a.opts.Store.Update(r.Context(), o)
+	if errors.Is(err, store.ErrConflict) {
+		return false
+	}
+	if err != nil {
+		a.storeError(w, r, err)
+		return true
+	}
+	_ = a.opts.Store.AddEvent(r.Context(), apis.Event{Time: time.Now().UTC(), Kind: apis.KindNetwork, Name: n.Metadata.Name, UID: n.Metadata.UID,
+		Type: apis.EventNormal, Reason: reason, Message: message})
+	a.enqueue(n.Metadata.Name)
+	out, err := store.ObjectToNetwork(updated)
+	if err != nil {
+		a.storeError(w, r, err)
+		return true
+	}
+	writeJSON(w, http.StatusAccepted, out)
+	return true
+}
+
 func (a *API) deleteNetwork(w http.ResponseWriter, r *http.Request) {
 	// Retry on conflict: the controller writes status concurrently.
 	for range 10 {
@@ -292,29 +323,9 @@ func (a *API) deleteNetwork(w http.ResponseWriter, r *http.Request) {
 		}
 		now := time.Now().UTC()
 		n.Metadata.DeletionTimestamp = &now
-		o, err := store.NetworkToObject(n)
-		if err != nil {
-			a.storeError(w, r, err)
+		if a.storeChange(w, r, n, "DeleteRequested", "network "+n.Metadata.Name+" is to be deleted") {
 			return
 		}
-		updated, err := a.opts.Store.Update(r.Context(), o)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			a.storeError(w, r, err)
-			return
-		}
-		_ = a.opts.Store.AddEvent(r.Context(), apis.Event{Time: now, Kind: apis.KindNetwork, Name: n.Metadata.Name, UID: n.Metadata.UID,
-			Type: apis.EventNormal, Reason: "DeleteRequested", Message: "network " + n.Metadata.Name + " is to be deleted"})
-		a.enqueue(n.Metadata.Name)
-		out, err := store.ObjectToNetwork(updated)
-		if err != nil {
-			a.storeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, out)
-		return
 	}
 	writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: "the network kept changing; try again"})
 }

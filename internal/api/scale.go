@@ -1,24 +1,23 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/auth"
 	"github.com/chaindock/chaindock/internal/chain"
-	"github.com/chaindock/chaindock/internal/store"
 )
 
 // ScaleRequest sets how many validators and full nodes a running network
 // has; a count left out stays as it is. On a network whose nodes belong
 // to organizations, Organization names whose counts change. On a Fabric
 // network, Peers is how many peers Organization runs, an organization
-// the network does not have yet is added with them, and one with Peers 0
-// leaves; or Orderers is how many orderers its ordering service runs.
+// the network does not have yet is added with them (a member of the
+// channel every organization shares alone), and one with Peers 0 leaves,
+// the channels of spec.fabric.channels too; or Orderers is how many
+// orderers its ordering service runs.
 type ScaleRequest struct {
 	Organization string `json:"organization,omitempty"`
 	Validators   *int   `json:"validators,omitempty"`
@@ -59,29 +58,9 @@ func (a *API) scaleNetwork(w http.ResponseWriter, r *http.Request) {
 		if !a.scalable(w, r, n, &old) || !a.consortiumMembers(w, r, n, len(old.Organizations)) {
 			return
 		}
-		o, err := store.NetworkToObject(n)
-		if err != nil {
-			a.storeError(w, r, err)
+		if a.storeChange(w, r, n, "ScaleRequested", fmt.Sprintf("from %d to %d nodes: %s", len(old.Nodes()), len(n.Spec.Nodes()), scaleDetail(req))) {
 			return
 		}
-		updated, err := a.opts.Store.Update(r.Context(), o)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			a.storeError(w, r, err)
-			return
-		}
-		_ = a.opts.Store.AddEvent(r.Context(), apis.Event{Time: time.Now().UTC(), Kind: apis.KindNetwork, Name: n.Metadata.Name, UID: n.Metadata.UID,
-			Type: apis.EventNormal, Reason: "ScaleRequested", Message: fmt.Sprintf("from %d to %d nodes: %s", len(old.Nodes()), len(n.Spec.Nodes()), scaleDetail(req))})
-		a.enqueue(n.Metadata.Name)
-		out, err := store.ObjectToNetwork(updated)
-		if err != nil {
-			a.storeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, out)
-		return
 	}
 	writeProblem(w, r, Problem{Type: ProblemConflict, Status: http.StatusConflict, Detail: "the network kept changing; try again"})
 }
@@ -165,11 +144,36 @@ func applyPeers(spec *apis.NetworkSpec, req ScaleRequest) apis.ErrorList {
 		errs.Add("organization", "%q is not one of the network's organizations %s, which peers 0 would take out", req.Organization, orgNames(spec))
 	case *req.Peers == 0:
 		spec.Organizations = slices.Delete(spec.Organizations, i, i+1)
+		errs = leaveChannels(spec, req.Organization)
 	case i < 0:
 		spec.Organizations = append(spec.Organizations, apis.OrganizationNodes{Name: req.Organization, Peers: *req.Peers})
 	default:
 		spec.Organizations[i].Peers = *req.Peers
 	}
+	return errs
+}
+
+// leaveChannels takes organization org, which leaves the network, out of
+// the channels of spec.fabric.channels, in a copy of the spec's Fabric
+// settings; one it is the only member of is not left with none.
+func leaveChannels(spec *apis.NetworkSpec, org string) apis.ErrorList {
+	var errs apis.ErrorList
+	if spec.Fabric == nil {
+		return nil
+	}
+	f := *spec.Fabric
+	f.Channels = slices.Clone(f.Channels)
+	for i, c := range f.Channels {
+		if !slices.Contains(c.Organizations, org) {
+			continue
+		}
+		if len(c.Organizations) == 1 {
+			errs.Add("organization", "%q is the only member of channel %s (spec.fabric.channels[%d]), which would have none: give the channel another member first (PUT /networks/{name}/channels/%s)", org, c.Name, i, c.Name)
+			continue
+		}
+		f.Channels[i].Organizations = slices.DeleteFunc(slices.Clone(c.Organizations), func(o string) bool { return o == org })
+	}
+	spec.Fabric = &f
 	return errs
 }
 
@@ -238,6 +242,16 @@ func (a *API) scalable(w http.ResponseWriter, r *http.Request, n *apis.Network, 
 	for _, ns := range n.Status.Nodes {
 		if ns.Joining || !names[ns.Name] || len(n.Status.Nodes) != len(names) {
 			return conflict("network %s is still carrying out its last change (%s); wait until its nodes are those of its spec", n.Metadata.Name, n.Status.Message)
+		}
+	}
+	if rr, ok := drv.(chain.ReconfigureReporter); ok && !slices.Equal(old.Nodes(), n.Spec.Nodes()) {
+		plan, err := a.storedPlan(r.Context(), n)
+		if err != nil {
+			a.storeError(w, r, err)
+			return false
+		}
+		if busy := rr.Reconfiguring(old, plan); busy != "" {
+			return conflict("network %s is still changing the members of its channels (%s); change its nodes once that is done", n.Metadata.Name, busy)
 		}
 	}
 	if errs := scaler.ValidateScale(old, &n.Spec, &n.Status); len(errs) > 0 {

@@ -69,17 +69,18 @@ const password = "correct horse battery staple"
 // checks the limit itself.
 var loginRate = 1000.0
 
-func newTenants(t *testing.T) *tenants {
+func newTenants(t *testing.T, chains ...string) *tenants {
 	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "chaindock.db")
 	raw, err := sqlite.Open(t.Context(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newTenantsOn(t, raw, dbPath)
+	return newTenantsOn(t, raw, dbPath, chains...)
 }
 
-func newTenantsOn(t *testing.T, raw store.Store, dbPath string) *tenants {
+// newTenantsOn serves the API on store raw, for chains besides cometbft.
+func newTenantsOn(t *testing.T, raw store.Store, dbPath string, chains ...string) *tenants {
 	t.Helper()
 	dir := t.TempDir()
 	t.Cleanup(func() { raw.Close() })
@@ -93,7 +94,7 @@ func newTenantsOn(t *testing.T, raw store.Store, dbPath string) *tenants {
 	logs := &syncBuffer{}
 	h := api.New(api.Options{
 		Store: st, Keys: st, Token: token,
-		Registries: apis.Registries{Chains: []string{"cometbft"}, Runtimes: []string{"process"}},
+		Registries: apis.Registries{Chains: append([]string{"cometbft"}, chains...), Runtimes: []string{"process"}},
 		Log:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		LoginRate:  loginRate,
 	})

@@ -227,6 +227,35 @@ type FullNodeAdmitter interface {
 	AdmitsFullNodes() bool
 }
 
+// Reconfigurer is implemented by drivers whose running networks have
+// settings that change without a node added or removed (the member
+// organisations of a Fabric network's channels). While a network has run
+// and its nodes are those of its spec, the controller calls Reconfigure,
+// which brings the chain a step closer to the spec. It must be cheap when
+// the chain is as the spec says, as it is called on every reconcile.
+type Reconfigurer interface {
+	Reconfigure(ctx context.Context, n *apis.Network, plan *Plan) (Reconfigured, error)
+}
+
+// ReconfigureReporter is implemented by Reconfigurers that tell from a
+// network's stored plan whether a change of its settings is under way,
+// so that the API refuses to change its nodes meanwhile.
+type ReconfigureReporter interface {
+	// Reconfiguring says which change of spec's settings plan has yet
+	// to carry out; "" when none.
+	Reconfiguring(spec *apis.NetworkSpec, plan *Plan) string
+}
+
+// Reconfigured is what a Reconfigure call did.
+type Reconfigured struct {
+	// Plan is the plan with the change recorded, to be stored; nil when
+	// it is unchanged.
+	Plan *Plan
+	// Done says what was changed, Pending what is still under way: both
+	// "" when the chain is as its spec says.
+	Done, Pending string
+}
+
 // Block is a committed block as the explorer keeps it.
 type Block struct {
 	Height   int64
@@ -324,6 +353,18 @@ type Resender interface {
 type PlanLedger interface {
 	// LedgerWith returns the ledger of the network whose plan is plan.
 	LedgerWith(plan *Plan) Ledger
+}
+
+// ChannelLedgers is implemented by PlanLedgers whose networks keep more
+// ledgers than the one LedgerWith reads, each of some of the network's
+// organisations (Fabric's channels besides the one every organisation
+// shares). The explorer indexes each apart.
+type ChannelLedgers interface {
+	// Channels names the network's other ledgers, as its plan has them.
+	Channels(plan *Plan) []string
+	// ChannelLedger returns the ledger of channel ch of the network whose
+	// plan is plan: it reads blocks from the peers of ch's members only.
+	ChannelLedger(plan *Plan, ch string) (Ledger, error)
 }
 
 // ErrNotSupported is returned by a ledger for what its chain does not do

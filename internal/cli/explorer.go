@@ -19,9 +19,24 @@ func networkPath(network, rest string) string {
 	return "/api/v1/networks/" + url.PathEscape(network) + rest
 }
 
+// channelFlag adds --channel, which reads a channel of
+// spec.fabric.channels rather than the one every organisation shares.
+func channelFlag(cmd *cobra.Command, ch *string) {
+	cmd.Flags().StringVar(ch, "channel", "", "a channel of spec.fabric.channels (Fabric); unset, the channel every organisation shares")
+}
+
+// withChannel sets channel in q when one is given.
+func withChannel(q url.Values, ch string) url.Values {
+	if ch != "" {
+		q.Set("channel", ch)
+	}
+	return q
+}
+
 func newBlocksCmd(g *globals) *cobra.Command {
 	var before int64
 	var limit int
+	var channel string
 	cmd := &cobra.Command{
 		Use:   "blocks NETWORK",
 		Short: "List a network's blocks, newest first",
@@ -36,7 +51,7 @@ func newBlocksCmd(g *globals) *cobra.Command {
 				q.Set("before", strconv.FormatInt(before, 10))
 			}
 			var list api.BlockList
-			if err := c.Do(cmd.Context(), http.MethodGet, networkPath(args[0], "/blocks?"+q.Encode()), nil, "", &list); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodGet, networkPath(args[0], "/blocks?"+withChannel(q, channel).Encode()), nil, "", &list); err != nil {
 				return err
 			}
 			if g.output != "table" {
@@ -55,6 +70,7 @@ func newBlocksCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().Int64Var(&before, "before", 0, "list blocks below this height")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many blocks")
+	channelFlag(cmd, &channel)
 	return cmd
 }
 
@@ -62,6 +78,7 @@ func newTxsCmd(g *globals) *cobra.Command {
 	var before string
 	var height int64
 	var limit int
+	var channel string
 	cmd := &cobra.Command{
 		Use:     "transactions NETWORK",
 		Aliases: []string{"txs"},
@@ -80,7 +97,7 @@ func newTxsCmd(g *globals) *cobra.Command {
 				q.Set("height", strconv.FormatInt(height, 10))
 			}
 			var list api.TxList
-			if err := c.Do(cmd.Context(), http.MethodGet, networkPath(args[0], "/transactions?"+q.Encode()), nil, "", &list); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodGet, networkPath(args[0], "/transactions?"+withChannel(q, channel).Encode()), nil, "", &list); err != nil {
 				return err
 			}
 			if g.output != "table" {
@@ -92,6 +109,7 @@ func newTxsCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&before, "before", "", "list transactions older than HEIGHT.INDEX")
 	cmd.Flags().Int64Var(&height, "height", 0, "only the transactions of this block")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many transactions")
+	channelFlag(cmd, &channel)
 	return cmd
 }
 
@@ -108,7 +126,8 @@ func printTxTable(w io.Writer, txs []api.Tx, next string) error {
 }
 
 func newSearchCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var channel string
+	cmd := &cobra.Command{
 		Use:   "search NETWORK HEIGHT|BLOCK-HASH|TX-HASH",
 		Short: "Find a block or a transaction",
 		Args:  cobra.ExactArgs(2),
@@ -118,7 +137,8 @@ func newSearchCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var res api.SearchResult
-			if err := c.Do(cmd.Context(), http.MethodGet, networkPath(args[0], "/search?q="+url.QueryEscape(args[1])), nil, "", &res); err != nil {
+			q := withChannel(url.Values{"q": {args[1]}}, channel)
+			if err := c.Do(cmd.Context(), http.MethodGet, networkPath(args[0], "/search?"+q.Encode()), nil, "", &res); err != nil {
 				return err
 			}
 			if g.output != "table" {
@@ -134,6 +154,8 @@ func newSearchCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	channelFlag(cmd, &channel)
+	return cmd
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {

@@ -49,6 +49,7 @@ func NewRoot() *cobra.Command {
 		newGetCmd(g),
 		newDeleteCmd(g),
 		newScaleCmd(g),
+		newChannelCmd(g),
 		newClusterCmd(g),
 		newLogsCmd(g),
 		newSearchCmd(g),

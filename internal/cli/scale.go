@@ -25,7 +25,9 @@ added and removed at the end of the list; a new validator joins consensus by
 the chain's own rules (on Ethereum, a Clique vote of the sealers), and a
 removed one is voted out before its node stops. On a Fabric network, give
 --org and --peers: the organization runs that many peers, an organization the
-network does not have joins its channel, and one with --peers 0 leaves it; or
+network does not have joins the channel every organization shares, and one with
+--peers 0 leaves the network and its channels (see "channel set" for the
+others); or
 give --orderers: the Raft ordering service runs that many orderers (1, 3 or 5),
 taken in or out of the channel's consenters one at a time. Watch the change
 with "get network NETWORK" or "wait".`,

@@ -67,6 +67,9 @@ type Controller struct {
 	// seen is the resource version of each network at the last poll, so
 	// that a change written by another server's API is noticed.
 	seen map[string]int64
+	// reconfFailures are the networks (by UID) whose Reconfigure calls
+	// fail, for backoff and to record each error once.
+	reconfFailures map[string]reconfigureFailure
 }
 
 // New makes a controller; Start runs it.
@@ -98,6 +101,8 @@ func New(opts Options) *Controller {
 		now:         time.Now,
 		nodeNetwork: map[string]string{},
 		seen:        map[string]int64{},
+
+		reconfFailures: map[string]reconfigureFailure{},
 	}
 	for _, rt := range opts.Runtimes {
 		if n, ok := rt.(runtime.ExitNotifier); ok {
@@ -188,6 +193,17 @@ func (c *Controller) enqueueChanged(ctx context.Context) {
 			delete(c.seen, name)
 		}
 	}
+	uids := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		uids[o.UID] = true
+	}
+	c.mu.Lock()
+	for uid := range c.reconfFailures {
+		if !uids[uid] {
+			delete(c.reconfFailures, uid)
+		}
+	}
+	c.mu.Unlock()
 }
 
 func (c *Controller) processNext(ctx context.Context) bool {

@@ -65,6 +65,10 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 		c.event(ctx, n, apis.EventWarning, "ScaleFailed", "", "%v", err)
 		scaling = strings.TrimSpace(scaling + ": " + err.Error())
 	}
+	var retry time.Duration
+	if scaling == "" && err == nil && n.Status.RunningSince != nil {
+		plan, scaling, retry = c.reconfigure(ctx, n, drv, plan)
+	}
 	roll := c.staleNode(ctx, n, rt, plan)
 
 	prev := map[string]apis.NodeStatus{}
@@ -158,6 +162,9 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 	}
 	if n.Status.Phase == apis.PhaseRunning && now.Sub(*n.Status.RunningSince) > settleTime && scaling == "" && roll == "" {
 		return Result{RequeueAfter: c.opts.ProbeInterval}, nil
+	}
+	if retry > 0 {
+		return Result{RequeueAfter: retry}, nil
 	}
 	return Result{RequeueAfter: fastRequeue}, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
@@ -261,4 +263,61 @@ func (c *Controller) staleNode(ctx context.Context, n *apis.Network, rt runtime.
 		}
 	}
 	return stale
+}
+
+// reconfigure has a chain.Reconfigurer driver bring the running chain a
+// step closer to the spec's settings that are no nodes, stores the plan
+// it changed, even with an error (what it recorded as under way must not
+// be lost), and says what is under way ("" when nothing is). After an
+// error, retry is how long to wait before the next call, growing while
+// the calls keep failing; the error is an event when it is not the one
+// of the last call.
+func (c *Controller) reconfigure(ctx context.Context, n *apis.Network, drv chain.Driver, plan *chain.Plan) (_ *chain.Plan, pending string, retry time.Duration) {
+	rc, ok := drv.(chain.Reconfigurer)
+	if !ok {
+		return plan, "", 0
+	}
+	res, err := rc.Reconfigure(ctx, n, plan)
+	if res.Plan != nil {
+		if serr := c.storePlan(ctx, n, res.Plan); serr != nil {
+			err = errors.Join(err, serr)
+		} else {
+			plan = res.Plan
+		}
+	}
+	uid := n.Metadata.UID
+	if err != nil {
+		msg := strings.TrimPrefix(res.Pending+": "+err.Error(), ": ")
+		c.mu.Lock()
+		f := c.reconfFailures[uid]
+		f.count++
+		same := f.message == msg
+		f.message = msg
+		c.reconfFailures[uid] = f
+		c.mu.Unlock()
+		if !same {
+			c.event(ctx, n, apis.EventWarning, "ReconfigureFailed", "", "%s", msg)
+		}
+		return plan, msg, reconfigureBackoff(f.count)
+	}
+	c.mu.Lock()
+	delete(c.reconfFailures, uid)
+	c.mu.Unlock()
+	if res.Done != "" {
+		c.event(ctx, n, apis.EventNormal, "Reconfigured", "", "%s", res.Done)
+	}
+	return plan, res.Pending, 0
+}
+
+// reconfigureFailure is how many Reconfigure calls of a network failed
+// in a row, and the last one's message.
+type reconfigureFailure struct {
+	count   int
+	message string
+}
+
+// reconfigureBackoff is the wait after the failures-th Reconfigure call
+// in a row failed: one second, doubling up to a minute.
+func reconfigureBackoff(failures int) time.Duration {
+	return min(time.Second<<min(max(failures-1, 0), 6), time.Minute)
 }

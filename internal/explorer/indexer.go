@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +28,9 @@ const (
 // Indexer follows each network's chain from a node that is Running and
 // writes its blocks into the store, from the first un-indexed height on:
 // it resumes where it stopped after a restart, and writes are idempotent,
-// so a batch written twice after a crash is harmless.
+// so a batch written twice after a crash is harmless. A network whose
+// driver keeps more ledgers (chain.ChannelLedgers: Fabric's channels of
+// some organisations) has each indexed apart, under its store.LedgerKey.
 type Indexer struct {
 	Store store.Store
 	Log   *slog.Logger
@@ -40,7 +43,7 @@ type Indexer struct {
 	follows map[string]*follow // by network UID
 }
 
-// Progress is how far a network's index is.
+// Progress is how far the index of a ledger of a network is.
 type Progress struct {
 	IndexedHeight int64     `json:"indexedHeight"`
 	ChainHeight   int64     `json:"chainHeight"`
@@ -53,29 +56,46 @@ type follow struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
-	p      Progress
+	p      map[string]*Progress // by ledger key
 
-	// ledger is the one made of the network's plan, for a PlanLedger,
+	// ledgers are those made of the network's plan, for a PlanLedger,
 	// and when; only the follow's goroutine uses them.
-	ledger   chain.Ledger
-	ledgerAt time.Time
+	ledgers   []keyedLedger
+	ledgersAt time.Time
+	// rested says until when a ledger that has caught up is left alone
+	// while others catch up in rounds without a pause.
+	rested map[string]time.Time
+}
+
+// keyedLedger is a ledger of a network and the key its index is kept
+// under; err says why the ledger could not be made.
+type keyedLedger struct {
+	key    string
+	ledger chain.Ledger
+	err    error
 }
 
 // planTTL is how long a ledger made of a network's plan is used before
 // the plan is read again (a scaled network has a new one).
 const planTTL = 30 * time.Second
 
-func (f *follow) set(fn func(p *Progress)) {
+func (f *follow) set(key string, fn func(p *Progress)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fn(&f.p)
-	f.p.Lag = max(0, f.p.ChainHeight-f.p.IndexedHeight)
-	f.p.UpdatedAt = time.Now().UTC()
+	p := f.p[key]
+	if p == nil {
+		p = &Progress{}
+		f.p[key] = p
+	}
+	fn(p)
+	p.Lag = max(0, p.ChainHeight-p.IndexedHeight)
+	p.UpdatedAt = time.Now().UTC()
 }
 
-// Progress reports how far the index of the network with uid is, when
-// this indexer follows it.
-func (x *Indexer) Progress(uid string) (Progress, bool) {
+// Progress reports how far the index of the ledger with key (see
+// store.LedgerKey) is, when this indexer follows it.
+func (x *Indexer) Progress(key string) (Progress, bool) {
+	uid, _, _ := strings.Cut(key, "/")
 	x.mu.Lock()
 	f := x.follows[uid]
 	x.mu.Unlock()
@@ -84,7 +104,11 @@ func (x *Indexer) Progress(uid string) (Progress, bool) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.p, true
+	p, ok := f.p[key]
+	if !ok {
+		return Progress{}, false
+	}
+	return *p, true
 }
 
 // Run follows every indexable network until ctx ends.
@@ -123,23 +147,23 @@ func Follows(n *apis.Network) bool {
 	return (ok || withPlan) && n.Metadata.DeletionTimestamp == nil && n.Status.RunningSince != nil
 }
 
-// ledgerOf is the ledger of network n with uid: the driver itself, or
+// ledgersOf are the ledgers of network n with uid: the driver itself, or
 // for a driver that reads with the network's keys, the one it makes of
-// the stored plan.
-func (x *Indexer) ledgerOf(ctx context.Context, f *follow, n *apis.Network, uid string) (chain.Ledger, error) {
+// the stored plan, then those of the plan's other channels.
+func (x *Indexer) ledgersOf(ctx context.Context, f *follow, n *apis.Network, uid string) ([]keyedLedger, error) {
 	d, err := chain.Get(n.Spec.Chain)
 	if err != nil {
 		return nil, err
 	}
 	if l, ok := d.(chain.Ledger); ok {
-		return l, nil
+		return []keyedLedger{{key: uid, ledger: l}}, nil
 	}
 	pl, ok := d.(chain.PlanLedger)
 	if !ok {
 		return nil, fmt.Errorf("chain %s cannot be read", n.Spec.Chain)
 	}
-	if f.ledger != nil && time.Since(f.ledgerAt) < planTTL {
-		return f.ledger, nil
+	if f.ledgers != nil && time.Since(f.ledgersAt) < planTTL {
+		return f.ledgers, nil
 	}
 	b, err := x.Store.GetBlob(ctx, uid, store.PlanBlob)
 	if err != nil {
@@ -149,8 +173,18 @@ func (x *Indexer) ledgerOf(ctx context.Context, f *follow, n *apis.Network, uid 
 	if err := json.Unmarshal(b, &plan); err != nil {
 		return nil, fmt.Errorf("decode plan of %s: %w", n.Metadata.Name, err)
 	}
-	f.ledger, f.ledgerAt = pl.LedgerWith(&plan), time.Now()
-	return f.ledger, nil
+	ls := []keyedLedger{{key: uid, ledger: pl.LedgerWith(&plan)}}
+	if cl, ok := d.(chain.ChannelLedgers); ok {
+		for _, ch := range cl.Channels(&plan) {
+			l, err := cl.ChannelLedger(&plan, ch)
+			if err != nil {
+				err = fmt.Errorf("channel %s of %s: %w", ch, n.Metadata.Name, err)
+			}
+			ls = append(ls, keyedLedger{key: store.LedgerKey(uid, ch), ledger: l, err: err})
+		}
+	}
+	f.ledgers, f.ledgersAt = ls, time.Now()
+	return ls, nil
 }
 
 func (x *Indexer) scan(ctx context.Context) {
@@ -180,7 +214,7 @@ func (x *Indexer) scan(ctx context.Context) {
 			continue
 		}
 		fctx, cancel := context.WithCancel(ctx)
-		f := &follow{cancel: cancel, done: make(chan struct{})}
+		f := &follow{cancel: cancel, done: make(chan struct{}), p: map[string]*Progress{}}
 		x.follows[uid] = f
 		go func() {
 			defer close(f.done)
@@ -205,15 +239,11 @@ func (x *Indexer) stopAll() {
 func (x *Indexer) follow(ctx context.Context, f *follow, uid, name string) {
 	log := x.Log.With("network", name)
 	for {
-		caughtUp, err := x.step(ctx, f, uid, name)
+		busy := x.round(ctx, f, uid, name, log)
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			f.set(func(p *Progress) { p.Error = err.Error() })
-			log.Debug("explorer: index", "err", err)
-		}
-		if caughtUp || err != nil {
+		if !busy {
 			select {
 			case <-ctx.Done():
 				return
@@ -223,30 +253,80 @@ func (x *Indexer) follow(ctx context.Context, f *follow, uid, name string) {
 	}
 }
 
-// step indexes one batch; it reports whether the index has caught up.
-func (x *Indexer) step(ctx context.Context, f *follow, uid, name string) (bool, error) {
+// round indexes one batch of each ledger of the network; it reports
+// whether one of them has more to index at once, being behind with no
+// error.
+func (x *Indexer) round(ctx context.Context, f *follow, uid, name string, log *slog.Logger) bool {
+	fail := func(key string, err error) {
+		f.set(key, func(p *Progress) { p.Error = err.Error() })
+		log.Debug("explorer: index", "ledger", key, "err", err)
+	}
+	n, err := x.network(ctx, uid, name)
+	var ledgers []keyedLedger
+	if err == nil {
+		ledgers, err = x.ledgersOf(ctx, f, n, uid)
+	}
+	if err != nil {
+		fail(uid, err)
+		return false
+	}
+	nodes := chain.ReadyNodes(n)
+	busy := false
+	for _, l := range ledgers {
+		if time.Now().Before(f.rested[l.key]) {
+			continue
+		}
+		err := l.err
+		caughtUp := false
+		switch {
+		case err != nil:
+		case len(nodes) == 0:
+			err = fmt.Errorf("no node of %s is running", name)
+		default:
+			caughtUp, err = x.step(ctx, f, l.key, l.ledger, nodes)
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if err != nil {
+			fail(l.key, err)
+			continue
+		}
+		if caughtUp {
+			if f.rested == nil {
+				f.rested = map[string]time.Time{}
+			}
+			// Half the pause, so that after a pause of its own it is
+			// asked again.
+			f.rested[l.key] = time.Now().Add(x.Interval / 2)
+		}
+		busy = busy || !caughtUp
+	}
+	return busy
+}
+
+// network is the stored network name, when it still has uid.
+func (x *Indexer) network(ctx context.Context, uid, name string) (*apis.Network, error) {
 	o, err := x.Store.Get(ctx, apis.KindNetwork, name)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	n, err := store.ObjectToNetwork(o)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if n.Metadata.UID != uid {
-		return false, fmt.Errorf("network %s was replaced", name)
+		return nil, fmt.Errorf("network %s was replaced", name)
 	}
-	ledger, err := x.ledgerOf(ctx, f, n, uid)
+	return n, nil
+}
+
+// step indexes one batch of the ledger kept under key from the first of
+// nodes that answers; it reports whether the index has caught up.
+func (x *Indexer) step(ctx context.Context, f *follow, key string, ledger chain.Ledger, nodes []chain.PlannedNode) (bool, error) {
+	indexed, err := x.Store.IndexedHeight(ctx, key)
 	if err != nil {
 		return false, err
-	}
-	indexed, err := x.Store.IndexedHeight(ctx, uid)
-	if err != nil {
-		return false, err
-	}
-	nodes := chain.ReadyNodes(n)
-	if len(nodes) == 0 {
-		return false, fmt.Errorf("no node of %s is running", name)
 	}
 	var lastErr error
 	for _, node := range nodes {
@@ -255,9 +335,9 @@ func (x *Indexer) step(ctx context.Context, f *follow, uid, name string) (bool, 
 			lastErr = err
 			continue
 		}
-		f.set(func(p *Progress) { p.ChainHeight, p.IndexedHeight = latest, indexed })
+		f.set(key, func(p *Progress) { p.ChainHeight, p.IndexedHeight = latest, indexed })
 		if latest <= indexed {
-			f.set(func(p *Progress) { p.Error = "" })
+			f.set(key, func(p *Progress) { p.Error = "" })
 			return true, nil
 		}
 		to := min(latest, indexed+int64(x.Batch))
@@ -268,25 +348,25 @@ func (x *Indexer) step(ctx context.Context, f *follow, uid, name string) (bool, 
 		}
 		rows := make([]store.Block, 0, len(blocks))
 		for _, b := range blocks {
-			rows = append(rows, toRow(uid, b))
+			rows = append(rows, toRow(key, b))
 		}
 		if err := x.Store.PutBlocks(ctx, rows); err != nil {
 			return false, err
 		}
-		f.set(func(p *Progress) { p.IndexedHeight, p.Error = to, "" })
+		f.set(key, func(p *Progress) { p.IndexedHeight, p.Error = to, "" })
 		return to >= latest, nil
 	}
 	return false, lastErr
 }
 
-func toRow(uid string, b chain.Block) store.Block {
+func toRow(key string, b chain.Block) store.Block {
 	row := store.Block{
-		NetworkUID: uid, Height: b.Height, Hash: b.Hash, Time: b.Time,
+		NetworkUID: key, Height: b.Height, Hash: b.Hash, Time: b.Time,
 		Proposer: b.Proposer, AppHash: b.AppHash, NumTxs: len(b.Txs),
 	}
 	for _, t := range b.Txs {
 		row.Txs = append(row.Txs, store.Tx{
-			NetworkUID: uid, Hash: t.Hash, Height: t.Height, Index: t.Index, Time: b.Time,
+			NetworkUID: key, Hash: t.Hash, Height: t.Height, Index: t.Index, Time: b.Time,
 			Code: t.Code, Log: t.Log, Type: t.Type, Data: t.Data, Events: toEvents(t.Events),
 		})
 	}

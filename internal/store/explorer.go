@@ -50,8 +50,20 @@ type TxCursor struct {
 	Index  int
 }
 
+// LedgerKey is the key under which the explorer keeps the blocks and
+// transactions of a ledger of the network with uid: the uid itself for
+// the ledger every organisation of the network shares, uid/channel for
+// one of some of them (a Fabric channel of spec.fabric.channels).
+func LedgerKey(uid, channel string) string {
+	if channel == "" {
+		return uid
+	}
+	return uid + "/" + channel
+}
+
 // Explorer is the index of blocks and transactions the explorer serves.
-// Rows belong to a network by its UID and go when the network is deleted.
+// Rows belong to a ledger by its key, LedgerKey, named networkUID below,
+// and every ledger of a network goes when the network is deleted.
 type Explorer interface {
 	// PutBlocks stores blocks with their transactions in one transaction.
 	// A block already stored at its height is left as it is, so a batch

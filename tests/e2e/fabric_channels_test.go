@@ -23,8 +23,10 @@ import (
 // second channel of two of them: every orderer joins both channels, each
 // peer the channels of its organisation, and each member organisation
 // sets its anchor peer on each. An orderer added later becomes a consenter
-// of both and joins both; an organisation of the second channel cannot
-// leave, one of the shared channel alone can.
+// of both and joins both; an organisation of the shared channel alone
+// leaves. The network is a consortium's, so that its organisations' users
+// are told apart: the explorer of the second channel shows a transaction
+// on it to a member, not on the shared channel, and refuses org3's user.
 func TestFabricChannels(t *testing.T) {
 	binDir, dataDir := setup(t)
 	fabBin := fabricBin(t)
@@ -33,17 +35,7 @@ func TestFabricChannels(t *testing.T) {
 	c := srv.Client
 
 	const name, shared, pair = "chans", "everyone", "pair"
-	_, applied := applyFabric(t, c, name, `  organizations:
-    - {name: org1, peers: 1}
-    - {name: org2, peers: 1}
-    - {name: org3, peers: 1}
-  fabric:
-    orderers: 1
-    templates: true
-    channel: `+shared+`
-    channels:
-      - {name: `+pair+`, organizations: [org1, org2]}
-`, 90*time.Second)
+	users, applied := createPairNetwork(ctx, t, srv, name, shared, pair)
 	// The shared channel: genesis and three anchor updates; the pair's:
 	// genesis and two.
 	want := map[string]map[string]int64{
@@ -84,6 +76,7 @@ func TestFabricChannels(t *testing.T) {
 		t.Fatalf("notarise on %s: HTTP %d %v %+v; want 200, committed on %s", pair, sub.status, sub.receipt, sub.problem, pair)
 	}
 	t.Logf("notarised on channel %s in %.2fs: %v", pair, time.Since(sent).Seconds(), sub.receipt)
+	checkChannelExplorer(t, c, users, name, pair, sub.receipt)
 	var ans api.QueryAnswer
 	q := url.Values{"path": {"/" + pair + "/notary/Get"}, "data": {fmt.Sprintf("[%q]", hash)}}
 	if err := getJSON(ctx, c, base+"/query?"+q.Encode(), &ans); err != nil {
@@ -128,9 +121,8 @@ spec:
 	waitChannels(ctx, t, c, name, want)
 	t.Logf("orderers 1 to 3 on both channels %.1fs after the request", time.Since(asked).Seconds())
 
-	// org1 is a member of the pair's channel: it cannot leave; org3,
-	// of the shared channel alone, can.
-	scaleRefused(ctx, t, c, name, `{"organization":"org1","peers":0}`, http.StatusUnprocessableEntity, "spec.fabric.channels[0].organizations[0]")
+	// org3, of the shared channel alone, leaves (one of the pair's
+	// leaves it first: see TestFabricChannelMembers).
 	scaleFabric(ctx, t, c, name, "org3", 0)
 	n := waitFabric(ctx, t, c, name, 60*time.Second, "org3 gone", func(n *apis.Network) bool {
 		_, ok := framework.NodeByName(n, "org3-peer-0")
@@ -189,4 +181,149 @@ func expectContractRefused(ctx context.Context, t *testing.T, c *client.Client, 
 		return
 	}
 	t.Logf("deploy refused: %s: %s", ce.Errors[0].Field, ce.Errors[0].Detail)
+}
+
+// consortium makes organisations orgs, each with an administrator who
+// logs in, and a consortium named name of them owned by the first; it
+// returns a client of each organisation's administrator.
+func consortium(ctx context.Context, t *testing.T, srv *framework.Server, name string, orgs ...string) map[string]*client.Client {
+	t.Helper()
+	c := srv.Client
+	out := map[string]*client.Client{}
+	for _, org := range orgs {
+		user, password := org+"-admin", "the long password of "+org
+		if err := c.Do(ctx, http.MethodPost, "/api/v1/users", fmt.Appendf(nil, `{"name":%q,"password":%q}`, user, password), "application/json", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Do(ctx, http.MethodPost, "/api/v1/organizations", fmt.Appendf(nil, `{"name":%q,"admin":%q}`, org, user), "application/json", nil); err != nil {
+			t.Fatal(err)
+		}
+		var lr api.LoginResponse
+		if err := c.Do(ctx, http.MethodPost, "/api/v1/login", fmt.Appendf(nil, `{"user":%q,"password":%q}`, user, password), "application/json", &lr); err != nil {
+			t.Fatal(err)
+		}
+		out[org] = client.New(srv.Addr, lr.Token)
+	}
+	owner := out[orgs[0]]
+	if err := owner.Do(ctx, http.MethodPost, "/api/v1/consortia", fmt.Appendf(nil, `{"name":%q,"owner":%q}`, name, orgs[0]), "application/json", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, org := range orgs[1:] {
+		var inv api.Invitation
+		if err := owner.Do(ctx, http.MethodPost, "/api/v1/consortia/"+name+"/invitations", fmt.Appendf(nil, `{"org":%q}`, org), "application/json", &inv); err != nil {
+			t.Fatal(err)
+		}
+		if err := out[org].Do(ctx, http.MethodPost, "/api/v1/invitations/"+inv.ID+"/accept", nil, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// checkChannelExplorer checks the explorer of channel ch of network name
+// after the transaction of receipt was committed on it: a member's
+// (org2's) explorer of ch lists it, valid, in its block; the shared
+// channel's has no such transaction; org3's user, no member of ch, is
+// refused it; a channel the network lacks is not found.
+func checkChannelExplorer(t *testing.T, c *client.Client, users map[string]*client.Client, name, ch string, receipt map[string]any) {
+	t.Helper()
+	ctx := t.Context()
+	base := "/api/v1/networks/" + name
+	hash, _ := receipt["hash"].(string)
+	height, _ := receipt["height"].(float64)
+	member := users["org2"]
+	start := time.Now()
+	var tx api.Tx
+	if err := pollJSON(t, member, base+"/transactions/"+hash+"?channel="+ch, &tx); err != nil {
+		t.Fatalf("explorer of %s: transaction %s: %v", ch, hash, err)
+	}
+	if tx.Code != 0 || tx.Type != "ENDORSER_TRANSACTION/notary" || !strings.EqualFold(tx.Hash, hash) || tx.Height != int64(height) {
+		t.Fatalf("explorer of %s: %+v; want a valid (code 0) notary transaction %s at height %v", ch, tx, hash, height)
+	}
+	t.Logf("explorer of %s: transaction %s, code %d, in block %d, indexed %.2fs after the receipt", ch, tx.Hash, tx.Code, tx.Height, time.Since(start).Seconds())
+	var txs api.TxList
+	if err := getJSON(ctx, member, base+"/transactions?channel="+ch, &txs); err != nil {
+		t.Fatal(err)
+	}
+	if len(txs.Items) == 0 || !strings.EqualFold(txs.Items[0].Hash, hash) || txs.Items[0].Code != 0 {
+		t.Errorf("transactions of %s: %+v; want %s newest, code 0", ch, txs.Items, hash)
+	}
+	var blk struct {
+		api.Block
+		Txs []api.Tx `json:"transactions"`
+	}
+	if err := getJSON(ctx, member, fmt.Sprintf("%s/blocks/%d?channel=%s", base, tx.Height, ch), &blk); err != nil {
+		t.Fatal(err)
+	}
+	if len(blk.Txs) != 1 || !strings.EqualFold(blk.Txs[0].Hash, hash) {
+		t.Errorf("block %d of %s: %+v; want the transaction alone", tx.Height, ch, blk.Txs)
+	}
+	var st api.ExplorerStatus
+	if err := getJSON(ctx, member, base+"/explorer?channel="+ch, &st); err != nil || st.Channel != ch || st.IndexedHeight < tx.Height || st.ChainHeight < st.IndexedHeight {
+		t.Errorf("explorer status of %s: %+v %v", ch, st, err)
+	}
+
+	// Not on the shared channel, for the member nor the platform's
+	// administrator.
+	for who, cl := range map[string]*client.Client{"org2": member, "the administrator": c} {
+		err := getJSON(ctx, cl, base+"/transactions/"+hash, nil)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusNotFound {
+			t.Errorf("the shared channel's explorer for %s: transaction %s: %v; want 404", who, hash, err)
+		}
+	}
+	if err := getJSON(ctx, c, base+"/transactions/"+hash+"?channel="+ch, &tx); err != nil {
+		t.Errorf("explorer of %s for the administrator: %v", ch, err)
+	}
+
+	// org3 reads the shared channel, not ch.
+	outsider := users["org3"]
+	if err := getJSON(ctx, outsider, base+"/blocks", &api.BlockList{}); err != nil {
+		t.Errorf("org3 on the shared channel: %v", err)
+	}
+	for _, p := range []string{"/transactions/" + hash, "/transactions", "/blocks", "/explorer"} {
+		err := getJSON(ctx, outsider, base+p+"?channel="+ch, nil)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusForbidden || !strings.Contains(ce.Detail, "no member organisation of channel "+ch) {
+			t.Errorf("org3 reading %s of %s: %v; want 403", p, ch, err)
+		}
+	}
+	err := getJSON(ctx, member, base+"/blocks?channel=nochannel", nil)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusNotFound || !strings.Contains(ce.Detail, `"nochannel"`) {
+		t.Errorf("blocks of channel nochannel: %v; want 404 naming it", err)
+	}
+}
+
+// createPairNetwork creates network name of the consortium of the same
+// name, whose organisations org1, org2 and org3 (one peer each, one
+// orderer, the templates) share channel shared, and org1 and org2 also
+// channel pair. It returns a client of each organisation's administrator
+// and when the network was asked for.
+func createPairNetwork(ctx context.Context, t *testing.T, srv *framework.Server, name, shared, pair string) (map[string]*client.Client, time.Time) {
+	t.Helper()
+	users := consortium(ctx, t, srv, name, "org1", "org2", "org3")
+	applied := time.Now()
+	manifest := withFabricVersion(t, []byte(`apiVersion: chaindock/v1
+kind: Network
+metadata: {name: `+name+`, owner: org1}
+spec:
+  chain: fabric
+  runtime: process
+  consortium: `+name+`
+  organizations:
+    - {name: org1, peers: 1}
+    - {name: org2, peers: 1}
+    - {name: org3, peers: 1}
+  fabric:
+    orderers: 1
+    templates: true
+    channel: `+shared+`
+    channels:
+      - {name: `+pair+`, organizations: [org1, org2]}
+`))
+	if _, err := srv.Client.CreateNetwork(ctx, manifest); err != nil {
+		t.Fatal(err)
+	}
+	return users, applied
 }

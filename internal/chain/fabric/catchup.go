@@ -14,7 +14,7 @@ import (
 	"github.com/chaindock/chaindock/internal/chain/fabric/lifecycle"
 )
 
-// catchUpChaincode brings a peer that has just joined the channel up to
+// catchUpChaincode brings a peer that has just joined channel ch up to
 // the chaincode the channel runs, as Fabric's lifecycle has an
 // organisation that joins after a chaincode was defined do: for each
 // committed definition, the package a member organisation approved is
@@ -32,11 +32,10 @@ import (
 // byte for byte, as _lifecycle stores it (a channel policy reference or
 // a signature policy alike): Fabric counts an approval only when its
 // definition is the committed one exactly.
-func catchUpChaincode(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode, a *admin) (bool, error) {
-	ref, err := memberPeerOf(n, plan, node.Organization)
-	if err != nil {
-		return false, err
-	}
+//
+// The definitions are read from ref, a peer that has been a member of
+// channel ch for a while.
+func catchUpChaincode(ctx context.Context, n *apis.Network, plan *chain.Plan, ch string, ref, node chain.PlannedNode, a *admin) (bool, error) {
 	ra, err := loadAdmin(plan, ref.Organization)
 	if err != nil {
 		return false, err
@@ -50,7 +49,6 @@ func catchUpChaincode(ctx context.Context, n *apis.Network, plan *chain.Plan, no
 		return false, err
 	}
 	defer rconn.Close()
-	ch := plan.ChainID
 	defs, err := lifecycle.Definitions(ctx, rconn, rs, ch)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", ref.Name, err)

@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
+	"github.com/chaindock/chaindock/internal/runtime"
 )
 
 // A network has one channel every peer organisation is a member of, the
@@ -17,7 +19,8 @@ import (
 // and calls go to unless they name another. spec.fabric.channels adds
 // channels of some of the organisations: their peers join them, every
 // orderer orders them, and each member organisation sets its anchor
-// peers on each. Their genesis blocks are among the plan's artifacts.
+// peers on each. Their genesis blocks are among the plan's artifacts, and
+// their members, once changed on the running network (see members.go).
 
 // maxChannels bounds spec.fabric.channels.
 const maxChannels = 16
@@ -125,8 +128,9 @@ func channelMember(n *apis.Network, plan *chain.Plan, c fabricChannel) (chain.Pl
 
 // planChannel is channel name of plan as a ledger knows it, without the
 // network's spec: the shared channel (the plan's ChainID) has every
-// organisation of the plan, another the members its genesis block, among
-// the plan's artifacts, names (those channels keep their members).
+// organisation of the plan, another the members recorded last among the
+// plan's artifacts (see withMembers), else those its genesis block names;
+// either way only organisations that still have peers in the plan.
 func planChannel(plan *chain.Plan, name string) (fabricChannel, bool) {
 	var orgs []string
 	for _, pn := range plan.Nodes {
@@ -140,6 +144,19 @@ func planChannel(plan *chain.Plan, name string) (fabricChannel, bool) {
 	raw := plan.Artifact(BlockPath(name))
 	if raw == nil {
 		return fabricChannel{}, false
+	}
+	if rec := plan.Artifact(membersPath(name)); rec != nil {
+		var members []string
+		if err := json.Unmarshal(rec, &members); err != nil {
+			return fabricChannel{}, false
+		}
+		c := fabricChannel{name: name}
+		for _, o := range orgs {
+			if slices.Contains(members, o) {
+				c.orgs = append(c.orgs, o)
+			}
+		}
+		return c, true
 	}
 	var b cb.Block
 	if err := proto.Unmarshal(raw, &b); err != nil {
@@ -156,6 +173,18 @@ func planChannel(plan *chain.Plan, name string) (fabricChannel, bool) {
 		}
 	}
 	return c, true
+}
+
+// planChannelsOfOrg are the channels org is a member of as plan records
+// them, the shared one first.
+func planChannelsOfOrg(plan *chain.Plan, org string) []fabricChannel {
+	var out []fabricChannel
+	for _, name := range append([]string{plan.ChainID}, planChannelNames(plan)...) {
+		if c, ok := planChannel(plan, name); ok && c.has(org) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // planChannelNames are the channels of plan besides the shared one: those
@@ -197,4 +226,27 @@ func peerOn(plan *chain.Plan, c fabricChannel, node chain.PlannedNode, org strin
 		return chain.PlannedNode{}, false
 	}
 	return *first, true
+}
+
+// membersPath is the artifact that records the member organisations of
+// channel name: those it was made with, then those it has once they
+// changed on the running network. A plan made before it was recorded
+// has the genesis block's alone.
+func membersPath(name string) string { return dirChannel + "/" + name + ".members" }
+
+// withMembers is plan with orgs recorded as the members of channel name.
+func withMembers(plan *chain.Plan, name string, orgs []string) (*chain.Plan, error) {
+	return withArtifact(plan, membersPath(name), orgs)
+}
+
+// withArtifact is plan with v, in JSON, as its artifact at path.
+func withArtifact(plan *chain.Plan, path string, v any) (*chain.Plan, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	out := *plan
+	out.Artifacts = slices.DeleteFunc(slices.Clone(plan.Artifacts), func(f runtime.File) bool { return f.Path == path })
+	out.Artifacts = append(out.Artifacts, runtime.File{Path: path, Data: b, Mode: 0o600})
+	return &out, nil
 }

@@ -111,16 +111,17 @@ func TestPlanChannels(t *testing.T) {
 	}
 }
 
-// TestMemberOfAChannelStays: an organisation of a second channel cannot
-// leave the network, which keeps that channel's members as created.
+// TestMemberOfAChannelStays: an organisation that leaves the network
+// leaves its other channels too: a spec that names it in one still is
+// refused.
 func TestMemberOfAChannelStays(t *testing.T) {
 	old := decode(t, "two-orgs.good.yaml").Spec
 	old.Fabric.Channels = []apis.FabricChannel{{Name: "solo", Organizations: []string{"org2"}}}
 	spec := old
 	spec.Organizations = old.Organizations[:1]
 	errs := New().ValidateScale(&old, &spec, runningStatus(&old))
-	if len(errs) != 1 || errs[0].Field != "spec.fabric.channels[0]" {
-		t.Errorf("org2 leaving: %v, want one error on spec.fabric.channels[0]", errs)
+	if len(errs) != 1 || errs[0].Field != "spec.fabric.channels[0].organizations[0]" {
+		t.Errorf("org2 leaving: %v, want one error on spec.fabric.channels[0].organizations[0]", errs)
 	}
 	spec.Organizations = old.Organizations[1:]
 	if errs := New().ValidateScale(&old, &spec, runningStatus(&old)); len(errs) != 0 {

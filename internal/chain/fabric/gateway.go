@@ -198,7 +198,10 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	case !ch.has(org):
 		return chain.SubmitResult{}, malformed("organization: %q is no member of channel %s (its members: %s)", org, ch.name, strings.Join(ch.orgs, ", "))
 	}
-	if !chain.MaySignFor(ctx, org) {
+	switch {
+	case !chain.MaySignFor(ctx, org) && call.Organization == "" && ch.name != l.plan.ChainID:
+		return chain.SubmitResult{}, fmt.Errorf("%w: the caller belongs to no member organisation of channel %s (its members: %s)", chain.ErrNotPermitted, ch.name, strings.Join(ch.orgs, ", "))
+	case !chain.MaySignFor(ctx, org):
 		return chain.SubmitResult{}, fmt.Errorf("%w: the caller belongs to no organisation %s, and may not sign as its identities", chain.ErrNotPermitted, org)
 	}
 	var signer channel.Signer

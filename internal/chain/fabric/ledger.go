@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +20,10 @@ import (
 	"github.com/chaindock/chaindock/internal/chain"
 )
 
-var _ chain.PlanLedger = (*Driver)(nil)
+var (
+	_ chain.PlanLedger     = (*Driver)(nil)
+	_ chain.ChannelLedgers = (*Driver)(nil)
+)
 
 // ledgerTimeout bounds one call to a peer.
 const ledgerTimeout = 10 * time.Second
@@ -32,9 +36,47 @@ func (d *Driver) LedgerWith(plan *chain.Plan) chain.Ledger {
 	return &ledger{plan: plan, conns: d.conns}
 }
 
+// Channels implements chain.ChannelLedgers: the channels of
+// spec.fabric.channels that the plan made, in its order.
+func (d *Driver) Channels(plan *chain.Plan) []string { return planChannelNames(plan) }
+
+// ChannelLedger implements chain.ChannelLedgers: the ledger of channel ch,
+// read as LedgerWith's is from a peer of one of its members, signed by
+// that member's admin. It reads blocks (LatestHeight, Blocks); calls go
+// through LedgerWith's, which knows every channel.
+func (d *Driver) ChannelLedger(plan *chain.Plan, ch string) (chain.Ledger, error) {
+	members, err := ChannelMembers(plan, ch)
+	if err != nil {
+		return nil, err
+	}
+	sub := *plan
+	sub.ChainID = ch
+	return &ledger{plan: &sub, members: members, conns: d.conns}, nil
+}
+
+// ChannelMembers are the member organisations of channel ch of
+// spec.fabric.channels as plan has them: once a change of its members
+// is done, not when it is asked for.
+func ChannelMembers(plan *chain.Plan, ch string) ([]string, error) {
+	if ch == "" || ch == plan.ChainID {
+		return nil, fmt.Errorf("the plan has no channel %q besides %s", ch, plan.ChainID)
+	}
+	c, ok := planChannel(plan, ch)
+	if !ok {
+		return nil, fmt.Errorf("the plan has no channel %q besides %s", ch, plan.ChainID)
+	}
+	if len(c.orgs) == 0 {
+		return nil, fmt.Errorf("channel %s: the plan names no member organisation with peers", ch)
+	}
+	return c.orgs, nil
+}
+
 // ledger reads a network's channel from its peers.
 type ledger struct {
 	plan *chain.Plan
+	// members, when set, are the only organisations whose peers have
+	// joined the channel (one of spec.fabric.channels).
+	members []string
 	// conns, when set, keeps the connections to the peers between calls.
 	conns *conns
 }
@@ -60,6 +102,9 @@ func (l *ledger) dial(node chain.PlannedNode) (*peer, error) {
 	}
 	if l.plan == nil || l.plan.ChainID == "" {
 		return nil, fmt.Errorf("%s: no plan to read the channel with", node.Name)
+	}
+	if l.members != nil && !slices.Contains(l.members, node.Organization) {
+		return nil, fmt.Errorf("%s: organisation %s is no member of channel %s (its members: %s)", node.Name, node.Organization, l.plan.ChainID, strings.Join(l.members, ", "))
 	}
 	a, err := loadAdmin(l.plan, node.Organization)
 	if err != nil {

@@ -122,13 +122,17 @@ func (d *Driver) Plan(_ context.Context, req chain.PlanRequest) (*chain.Plan, er
 	plan.Artifacts = append(plan.Artifacts, blockFile)
 	// The other channels' genesis blocks: the nodes join with them, and
 	// keep none in their homes (a node's block names its shared channel,
-	// see channelOf).
+	// see channelOf). Their members are recorded too, so that reading them
+	// takes no genesis block apart (see planChannel).
 	for _, c := range channels[1:] {
 		b, err := genesisBlock(c, n, orgs, ordererOrg, nodes)
 		if err != nil {
 			return nil, fmt.Errorf("plan %s: channel %s: %w", n.Metadata.Name, c.name, err)
 		}
 		plan.Artifacts = append(plan.Artifacts, runtime.File{Path: BlockPath(c.name), Data: b, Mode: 0o644})
+		if plan, err = withMembers(plan, c.name, c.orgs); err != nil {
+			return nil, fmt.Errorf("plan %s: channel %s: %w", n.Metadata.Name, c.name, err)
+		}
 	}
 	for _, name := range append([]string{ordererOrg}, orgNames(n.Spec.Organizations)...) {
 		files, err := orgArtifacts(orgs[name])

@@ -64,10 +64,13 @@ func validateOrgChange(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) 
 		}
 	}
 	if f := spec.Fabric; f != nil {
+		// An organisation that leaves is taken out of the other
+		// channels too: the spec names it in none (PUT
+		// /networks/{name}/scale does so for it).
 		for i, c := range f.Channels {
-			for _, o := range gone {
-				if slices.Contains(c.Organizations, o) {
-					errs.Add(apis.Index("spec.fabric.channels", i), "organisation %s is a member of channel %s, which keeps its members as the network was created: an organisation of more than the shared channel cannot leave yet", o, c.Name)
+			for j, o := range c.Organizations {
+				if slices.Contains(gone, o) {
+					errs.Add(apis.Index(apis.Path(apis.Index("spec.fabric.channels", i), "organizations"), j), "organisation %s leaves the network: it cannot stay a member of channel %s", o, c.Name)
 				}
 			}
 		}
@@ -113,11 +116,27 @@ func (d *Driver) Retire(ctx context.Context, n *apis.Network, plan *chain.Plan, 
 	staying.Nodes = slices.DeleteFunc(slices.Clone(plan.Nodes), func(pn chain.PlannedNode) bool { return !wanted[pn.Name] })
 	org := node.Organization
 	if !slices.ContainsFunc(n.Spec.Organizations, func(o apis.OrganizationNodes) bool { return o.Name == org }) {
+		// Out of the other channels it is a member of first, then out
+		// of the shared one, whose members sign nothing for the others.
+		for _, name := range planChannelNames(plan) {
+			c, ok := planChannel(plan, name)
+			if !ok || !c.has(org) {
+				continue
+			}
+			others := fabricChannel{name: name, orgs: slices.DeleteFunc(slices.Clone(c.orgs), func(o string) bool { return o == org })}
+			reader, err := channelMember(n, &staying, others)
+			if err != nil {
+				return false, fmt.Errorf("channel %s: %w", name, err)
+			}
+			if err := removeFromChannel(ctx, n, plan, name, org, reader); err != nil {
+				return false, err
+			}
+		}
 		reader, err := memberPeer(n, &staying)
 		if err != nil {
 			return false, err
 		}
-		if err := removeFromChannel(ctx, n, plan, org, reader); err != nil {
+		if err := removeFromChannel(ctx, n, plan, plan.ChainID, org, reader); err != nil {
 			return false, err
 		}
 		return true, nil
@@ -125,7 +144,7 @@ func (d *Driver) Retire(ctx context.Context, n *apis.Network, plan *chain.Plan, 
 	if !slices.ContainsFunc(anchorsOf(plan, org), func(a chain.PlannedNode) bool { return a.Name == node.Name }) {
 		return true, nil
 	}
-	for _, c := range channelsOfOrg(n, org) {
+	for _, c := range planChannelsOfOrg(plan, org) {
 		reader, err := channelMember(n, &staying, c)
 		if err != nil {
 			return false, err
@@ -137,31 +156,38 @@ func (d *Driver) Retire(ctx context.Context, n *apis.Network, plan *chain.Plan, 
 	return true, nil
 }
 
-// removeFromChannel takes organisation org out of the channel's
+// removeFromChannel takes organisation org out of channel ch's
 // configuration, unless it is out, with an update made against reader's
 // configuration; it is done once reader has it.
-func removeFromChannel(ctx context.Context, n *apis.Network, plan *chain.Plan, org string, reader chain.PlannedNode) error {
-	ch, mspID := plan.ChainID, MSPID(org)
-	cfg, err := channelConfig(ctx, plan, plan.ChainID, reader)
+func removeFromChannel(ctx context.Context, n *apis.Network, plan *chain.Plan, ch, org string, reader chain.PlannedNode) error {
+	mspID := MSPID(org)
+	cfg, err := channelConfig(ctx, plan, ch, reader)
 	if err != nil {
 		return err
 	}
 	if !hasOrg(cfg, mspID) {
 		return nil
 	}
-	u, err := channel.RemoveOrganization(ch, cfg, mspID)
+	env, submitter, err := removeOrgUpdate(plan, ch, cfg, org)
 	if err != nil {
 		return err
 	}
-	env, submitter, err := signByAdmins(plan, u)
-	if err != nil {
-		return err
-	}
-	err = orderUpdate(ctx, n, plan, plan.ChainID, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return !hasOrg(cfg, mspID), nil })
+	err = orderUpdate(ctx, n, plan, ch, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return !hasOrg(cfg, mspID), nil })
 	if err != nil {
 		return fmt.Errorf("remove organisation %s from channel %s: %w", mspID, ch, err)
 	}
 	return nil
+}
+
+// removeOrgUpdate is the config update that takes organisation org out
+// of channel ch of configuration cfg, signed by the admins of the
+// channel's organisations, and who submits it.
+func removeOrgUpdate(plan *chain.Plan, ch string, cfg *cb.Config, org string) (*cb.Envelope, *admin, error) {
+	u, err := channel.RemoveOrganization(ch, cfg, MSPID(org))
+	if err != nil {
+		return nil, nil, err
+	}
+	return signByAdmins(plan, u)
 }
 
 // signByAdmins signs u by the admin of every organisation its policy
@@ -202,7 +228,10 @@ func signByAdmins(plan *chain.Plan, u *channel.Update) (*cb.Envelope, *admin, er
 	return env, submitter, nil
 }
 
-// removeNodes is plan without the named nodes.
+// removeNodes is plan without the named nodes. An organisation that has
+// no peer left is no member of the other channels either, as recorded
+// (see withMembers): were it to come back, it would be a member of the
+// shared channel alone.
 func removeNodes(plan *chain.Plan, names []string) (*chain.Plan, error) {
 	out := *plan
 	out.Nodes, out.Artifacts = nil, slices.Clone(plan.Artifacts)
@@ -213,6 +242,21 @@ func removeNodes(plan *chain.Plan, names []string) (*chain.Plan, error) {
 	}
 	if len(out.Nodes)+len(names) != len(plan.Nodes) {
 		return nil, fmt.Errorf("remove %v: the plan has not all of them", names)
+	}
+	for _, name := range planChannelNames(plan) {
+		before, ok := planChannel(plan, name)
+		if !ok {
+			continue
+		}
+		after, _ := planChannel(&out, name)
+		if len(after.orgs) == len(before.orgs) {
+			continue
+		}
+		next, err := withMembers(&out, name, after.orgs)
+		if err != nil {
+			return nil, err
+		}
+		out = *next
 	}
 	return &out, nil
 }

@@ -38,9 +38,10 @@ func (d *Driver) AdmitsFullNodes() bool { return true }
 // ValidateScale implements chain.Scaler. A running Fabric network's
 // organisations get more peers or fewer (at least one), new peer
 // organisations join at the end of spec.organizations, organisations
-// leave (at least one stays), and a Raft ordering service gets more
-// orderers or fewer (see validateOrdererChange). Nothing else of it
-// changes.
+// leave (at least one stays), a Raft or BFT ordering service gets more
+// orderers or fewer (see validateOrdererChange), and the channels of
+// spec.fabric.channels change members (see validateChannelChange).
+// Nothing else of it changes.
 func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList {
 	var errs apis.ErrorList
 	of, nf := old.Fabric, spec.Fabric
@@ -67,6 +68,7 @@ func (d *Driver) ValidateScale(old, spec *apis.NetworkSpec, status *apis.Network
 		errs.Add("spec.fabric.consensus", "cannot change from %q to %q on a running network: its channel was made for one consensus", of.Consensus, nf.Consensus)
 	}
 	errs = append(errs, validateOrgChange(old, spec, status)...)
+	errs = append(errs, validateChannelChange(old, spec, status)...)
 	return errs
 }
 
@@ -199,9 +201,9 @@ func loadOrg(plan *chain.Plan, name, network string) (*org, error) {
 // from the orderers, which serve its organisation once the configuration
 // has it. Once it lists the channel, and its organisation's anchor peers
 // include it when it is one of them (see anchor), it is brought up to the
-// chaincode the channel runs (see catchUpChaincode): it is admitted once it has
-// every committed chaincode's package and its organisation's approval of
-// each definition is committed.
+// chaincode each of its channels runs (see catchUpChaincode): it is
+// admitted once it has every committed chaincode's package and its
+// organisation's approval of each definition is committed.
 func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, node chain.PlannedNode) (bool, error) {
 	switch node.Role {
 	case apis.RoleValidator:
@@ -225,8 +227,12 @@ func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, n
 		return false, err
 	}
 	// A new organisation is a member of the shared channel alone; a new
-	// peer of an organisation joins every channel of it.
-	for _, c := range channelsOfOrg(n, node.Organization) {
+	// peer of an organisation joins every channel of it, as the plan
+	// records them: a channel the spec has just given the organisation
+	// refuses its peers until Reconfigure has made it a member, and then
+	// joins them all.
+	channels := planChannelsOfOrg(plan, node.Organization)
+	for _, c := range channels {
 		block := genesis
 		if c.name != ch {
 			if block = plan.Artifact(BlockPath(c.name)); block == nil {
@@ -241,7 +247,22 @@ func (d *Driver) Admit(ctx context.Context, n *apis.Network, plan *chain.Plan, n
 			return false, err
 		}
 	}
-	return catchUpChaincode(ctx, n, plan, node, a)
+	done := true
+	for _, c := range channels {
+		ref, err := channelMember(n, plan, fabricChannel{name: c.name, orgs: []string{node.Organization}})
+		if err != nil {
+			ref, err = channelMember(n, plan, c)
+		}
+		if err != nil {
+			return false, err
+		}
+		ok, err := catchUpChaincode(ctx, n, plan, c.name, ref, node, a)
+		if err != nil {
+			return false, err
+		}
+		done = done && ok
+	}
+	return done, nil
 }
 
 // addToChannel makes organisation org a member of the channel, unless it
@@ -267,39 +288,53 @@ func (d *Driver) addToChannel(ctx context.Context, n *apis.Network, plan *chain.
 		}
 		return err
 	}
-	cfg, err := channelConfig(ctx, plan, plan.ChainID, reader)
+	return addOrganization(ctx, n, plan, ch, org, reader)
+}
+
+// addOrganization makes organisation org a member of channel ch, unless
+// it is one, with an update made against reader's configuration; it is
+// done once reader has it.
+func addOrganization(ctx context.Context, n *apis.Network, plan *chain.Plan, ch, org string, reader chain.PlannedNode) error {
+	mspID := MSPID(org)
+	cfg, err := channelConfig(ctx, plan, ch, reader)
 	if err != nil {
 		return err
 	}
 	if hasOrg(cfg, mspID) {
 		return nil
 	}
-
-	caCert, err := pki.ParseCertPEM(plan.Artifact(orgPath(org, artCA+"/cert.pem")))
-	if err != nil {
-		return fmt.Errorf("membership CA of %s: %w", org, err)
-	}
-	tlsCACert, err := pki.ParseCertPEM(plan.Artifact(orgPath(org, artTLSCA+"/cert.pem")))
-	if err != nil {
-		return fmt.Errorf("TLS CA of %s: %w", org, err)
-	}
-	u, err := channel.AddOrganization(ch, cfg, channel.Organization{MSPID: mspID, CACert: caCert, TLSCACert: tlsCACert})
-	if err != nil {
-		return err
-	}
-	// Every organisation of the channel whose admin the plan has signs,
-	// which is all of them on a network ChainDock made.
-	env, submitter, err := signByAdmins(plan, u)
+	env, submitter, err := addOrgUpdate(plan, ch, cfg, org)
 	if err != nil {
 		return err
 	}
 	// The orderers cut a config update into a block of its own at once;
 	// the new peer joins once a member peer has it.
-	err = orderUpdate(ctx, n, plan, plan.ChainID, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return hasOrg(cfg, mspID), nil })
+	err = orderUpdate(ctx, n, plan, ch, submitter, env, reader, func(cfg *cb.Config) (bool, error) { return hasOrg(cfg, mspID), nil })
 	if err != nil {
 		return fmt.Errorf("add organisation %s to channel %s: %w", mspID, ch, err)
 	}
 	return nil
+}
+
+// addOrgUpdate is the config update that adds organisation org, with its
+// CAs from the plan, to channel ch of configuration cfg, signed by the
+// admins of the channel's organisations, and who submits it.
+func addOrgUpdate(plan *chain.Plan, ch string, cfg *cb.Config, org string) (*cb.Envelope, *admin, error) {
+	caCert, err := pki.ParseCertPEM(plan.Artifact(orgPath(org, artCA+"/cert.pem")))
+	if err != nil {
+		return nil, nil, fmt.Errorf("membership CA of %s: %w", org, err)
+	}
+	tlsCACert, err := pki.ParseCertPEM(plan.Artifact(orgPath(org, artTLSCA+"/cert.pem")))
+	if err != nil {
+		return nil, nil, fmt.Errorf("TLS CA of %s: %w", org, err)
+	}
+	u, err := channel.AddOrganization(ch, cfg, channel.Organization{MSPID: MSPID(org), CACert: caCert, TLSCACert: tlsCACert})
+	if err != nil {
+		return nil, nil, err
+	}
+	// Every organisation of the channel whose admin the plan has signs,
+	// which is all of them on a network ChainDock made.
+	return signByAdmins(plan, u)
 }
 
 // hasOrg reports whether a channel configuration has application

@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/chaindock/chaindock/internal/store"
 )
@@ -357,4 +360,35 @@ func (s *Store) forgetStep(ctx context.Context, networkUID string, from, top int
 func nextSpan(span, rows, chunk int64) int64 {
 	f := float64(span) * min(float64(chunk)/float64(max(rows, 1)), 4)
 	return int64(max(1, min(f, math.MaxInt64/8)))
+}
+
+// ledgerKeys are the keys of the network with uid's ledgers (see
+// store.LedgerKey): uid, and every uid/channel with rows. A network's
+// keys sort next to each other, after uid, in any collation (a UID is a
+// UUID, so two networks' keys differ within it): they are found by
+// stepping from uid to the next key, an index seek each, until one is
+// another network's.
+func (s *Store) ledgerKeys(ctx context.Context, uid string) ([]string, error) {
+	out := []string{uid}
+	prefix := uid + "/"
+	for _, table := range []string{"blocks", "txs"} {
+		for last := uid; ; {
+			var key string
+			err := s.db.QueryRowContext(ctx, s.q(`SELECT network_uid FROM `+table+` WHERE network_uid > ? ORDER BY network_uid LIMIT 1`), last).Scan(&key)
+			if errors.Is(err, sql.ErrNoRows) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("ledgers of network %s: %w", uid, err)
+			}
+			if !strings.HasPrefix(key, prefix) {
+				break
+			}
+			if !slices.Contains(out, key) {
+				out = append(out, key)
+			}
+			last = key
+		}
+	}
+	return out, nil
 }

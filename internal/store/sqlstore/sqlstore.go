@@ -221,28 +221,41 @@ func (s *Store) afterWrite(ctx context.Context, o *store.Object, res sql.Result,
 
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, kind, name, uid string) error {
-	// A network's indexed chain may be millions of rows: it goes first, in
-	// short steps, and the network with the rest of what it owns last.
-	if err := s.ForgetChain(ctx, uid); err != nil {
-		return fmt.Errorf("delete %s/%s: %w", kind, name, err)
+	// A network's indexed chains may be millions of rows: they go first,
+	// in short steps, and the network with the rest of what it owns last.
+	ledgers := []string{uid}
+	if kind == apis.KindNetwork {
+		var err error
+		if ledgers, err = s.ledgerKeys(ctx, uid); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", kind, name, err)
+		}
+	}
+	for _, key := range ledgers {
+		if err := s.ForgetChain(ctx, key); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", kind, name, err)
+		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", kind, name, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	stmts := []struct {
+	type stmt struct {
 		q    string
 		args []any
-	}{
+	}
+	stmts := []stmt{
 		{`DELETE FROM objects WHERE kind = ? AND name = ? AND uid = ?`, []any{kind, name, uid}},
 		{`DELETE FROM events WHERE uid = ?`, []any{uid}},
 		{`DELETE FROM blobs WHERE owner_uid = ?`, []any{uid}},
 		{`DELETE FROM ports WHERE owner_uid = ?`, []any{uid}},
 		{`DELETE FROM contract_revisions WHERE network_uid = ?`, []any{uid}},
+	}
+	for _, key := range ledgers {
 		// What an indexer wrote since ForgetChain: a few blocks at most.
-		{`DELETE FROM txs WHERE network_uid = ?`, []any{uid}},
-		{`DELETE FROM blocks WHERE network_uid = ?`, []any{uid}},
+		stmts = append(stmts,
+			stmt{`DELETE FROM txs WHERE network_uid = ?`, []any{key}},
+			stmt{`DELETE FROM blocks WHERE network_uid = ?`, []any{key}})
 	}
 	for _, st := range stmts {
 		if _, err := tx.ExecContext(ctx, s.q(st.q), st.args...); err != nil {

@@ -27,6 +27,7 @@ func RunExplorer(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ForgetChainResumes", func(t *testing.T) { testForgetChainResumes(t, open(t)) })
 	t.Run("ForgetChainWhileWritten", func(t *testing.T) { testForgetChainWhileWritten(t, open(t)) })
 	t.Run("DeleteTakesTheChain", func(t *testing.T) { testDeleteTakesChain(t, open(t)) })
+	t.Run("ChannelLedgers", func(t *testing.T) { testChannelLedgers(t, open(t)) })
 }
 
 // genesis is the time of block 1; it has nanoseconds, which must survive.
@@ -626,4 +627,62 @@ func testDeleteTakesChain(t *testing.T, s store.Store) {
 	if _, err := s.TxByHash(ctx, b.UID, txHash(b.UID, 1, 0)); err != nil {
 		t.Fatalf("deleting a took b's transactions: %v", err)
 	}
+}
+
+// testChannelLedgers keeps a network's channels apart from its shared
+// ledger and from another network's channel of the same name, and
+// deleting the network takes every one of its ledgers, one of them over
+// more than one step of ForgetChain, and no other network's.
+func testChannelLedgers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, err := s.Create(ctx, &store.Object{Kind: apis.KindNetwork, Name: "a", Spec: []byte("{}")})
+	must(t, err)
+	b, err := s.Create(ctx, &store.Object{Kind: apis.KindNetwork, Name: "b", Spec: []byte("{}")})
+	must(t, err)
+	aPair, aTrade, bPair := store.LedgerKey(a.UID, "pair"), store.LedgerKey(a.UID, "trade"), store.LedgerKey(b.UID, "pair")
+	if store.LedgerKey(a.UID, "") != a.UID || aPair != a.UID+"/pair" {
+		t.Fatalf("ledger keys of %s: %q, %q", a.UID, store.LedgerKey(a.UID, ""), aPair)
+	}
+	must(t, s.PutBlocks(ctx, chain(a.UID, 1, 3)))
+	must(t, s.PutBlocks(ctx, wideChain(aPair, 1, 1500)))
+	must(t, s.PutBlocks(ctx, chain(aTrade, 1, 2)))
+	must(t, s.PutBlocks(ctx, chain(b.UID, 1, 4)))
+	must(t, s.PutBlocks(ctx, chain(bPair, 1, 6)))
+	for key, want := range map[string]int64{a.UID: 3, aPair: 1500, aTrade: 2, b.UID: 4, bPair: 6} {
+		if h, err := s.IndexedHeight(ctx, key); err != nil || h != want {
+			t.Fatalf("indexed height of %s: %d %v, want %d", key, h, err, want)
+		}
+	}
+	// Blocks and transactions are found in their own ledger only.
+	if _, err := s.TxByHash(ctx, a.UID, txHash(aTrade, 1, 0)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a channel's transaction in the shared ledger: %v", err)
+	}
+	if tx, err := s.TxByHash(ctx, aTrade, txHash(aTrade, 1, 0)); err != nil || tx.NetworkUID != aTrade {
+		t.Fatalf("a channel's transaction: %+v %v", tx, err)
+	}
+	if blk, err := s.BlockByHash(ctx, aTrade, blockHash(a.UID, 2)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the shared ledger's block in a channel: %+v %v", blk, err)
+	}
+	if txs, err := s.Txs(ctx, bPair, 0, nil, 100); err != nil || len(txs) != 1+2+3+0+1+2 || txs[0].NetworkUID != bPair {
+		t.Fatalf("transactions of %s: %d %v", bPair, len(txs), err)
+	}
+	// Forgetting the shared ledger leaves the channels.
+	must(t, s.ForgetChain(ctx, b.UID))
+	assertNoChain(t, s, b.UID)
+	if h, _ := s.IndexedHeight(ctx, bPair); h != 6 {
+		t.Fatalf("forgetting %s took its channel's blocks: %d left", b.UID, h)
+	}
+
+	must(t, s.Delete(ctx, a.Kind, a.Name, a.UID))
+	for _, key := range []string{a.UID, aPair, aTrade} {
+		assertNoChain(t, s, key)
+	}
+	if h, _ := s.IndexedHeight(ctx, bPair); h != 6 {
+		t.Fatalf("deleting a took %s's blocks: %d left", bPair, h)
+	}
+	if _, err := s.TxByHash(ctx, bPair, txHash(bPair, 1, 0)); err != nil {
+		t.Fatalf("deleting a took %s's transactions: %v", bPair, err)
+	}
+	must(t, s.Delete(ctx, b.Kind, b.Name, b.UID))
+	assertNoChain(t, s, bPair)
 }

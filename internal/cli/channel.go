@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaindock/chaindock/internal/api"
+	"github.com/chaindock/chaindock/internal/apis"
+)
+
+func newChannelCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "channel",
+		Short: "Change the channels of a running Fabric network",
+	}
+	cmd.AddCommand(newChannelSetCmd(g))
+	return cmd
+}
+
+func newChannelSetCmd(g *globals) *cobra.Command {
+	var orgs []string
+	cmd := &cobra.Command{
+		Use:   "set NETWORK CHANNEL --orgs ORG[,ORG...]",
+		Short: "Set the member organizations of a channel of spec.fabric.channels",
+		Long: `Set the member organizations of one of a running Fabric network's channels
+of spec.fabric.channels. An organization added is made a member by a config
+update its current members' admins sign; its peers join the channel, its
+anchor peers are set there, and the chaincode committed on the channel is
+installed on its peers and approved by it. An organization taken out is
+removed from the channel's configuration, and its calls on the channel are
+refused. The channel every organization shares changes with "scale" instead.
+Watch the change with "get network NETWORK" or "wait".`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(orgs) == 0 {
+				return fmt.Errorf("give --orgs: the channel's member organizations, at least one")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(api.ChannelMembersRequest{Organizations: orgs})
+			var out apis.Network
+			if err := c.Do(cmd.Context(), http.MethodPut, networkPath(args[0], "/channels/"+url.PathEscape(args[1])), body, "application/json", &out); err != nil {
+				return err
+			}
+			if g.output != "table" {
+				return printObject(cmd.OutOrStdout(), g.output, out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "network/%s channel %s: members %s\n", out.Metadata.Name, args[1], strings.Join(orgs, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&orgs, "orgs", nil, "the channel's member organizations, comma-separated")
+	return cmd
+}
