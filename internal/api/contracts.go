@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,10 @@ type ContractRequest struct {
 	// than one (Fabric: one of spec.fabric.channels); empty is the one
 	// every organisation shares. An upgrade keeps its contract's channel.
 	Channel string `json:"channel,omitempty"`
+	// Collections are the contract's private data collections, on chains
+	// that have them (Fabric); other chains refuse them. An upgrade that
+	// gives none keeps the contract's.
+	Collections []apis.Collection `json:"collections,omitempty"`
 }
 
 // Contract is a contract on a network: its newest revision, and on
@@ -68,6 +73,7 @@ const (
 	maxContractArgs     = 32
 	maxContractArgBytes = 4096
 	maxPolicyBytes      = 4096
+	maxCollections      = 32
 )
 
 // contractDriver is the network's chain driver, when it deploys contracts.
@@ -414,6 +420,17 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 	if len(req.EndorsementPolicy) > maxPolicyBytes {
 		errs.Add("endorsementPolicy", "has %d bytes; at most %d are taken", len(req.EndorsementPolicy), maxPolicyBytes)
 	}
+	if len(req.Collections) > maxCollections {
+		errs.Add("collections", "has %d collections; at most %d are taken", len(req.Collections), maxCollections)
+	}
+	for i, c := range req.Collections {
+		if len(c.Policy) > maxPolicyBytes {
+			errs.Add(fmt.Sprintf("collections[%d].policy", i), "has %d bytes; at most %d are taken", len(c.Policy), maxPolicyBytes)
+		}
+		if len(c.EndorsementPolicy) > maxPolicyBytes {
+			errs.Add(fmt.Sprintf("collections[%d].endorsementPolicy", i), "has %d bytes; at most %d are taken", len(c.EndorsementPolicy), maxPolicyBytes)
+		}
+	}
 	if invalid(w, r, errs) {
 		return
 	}
@@ -458,8 +475,9 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 		invalid(w, r, apis.ErrorList{{Field: "channel", Detail: fmt.Sprintf("contract %s is on channel %q: an upgrade keeps its channel; leave channel out, or deploy another contract on %q", name, current.Channel, req.Channel)}})
 		return
 	case action == apis.ContractUpgrade && ref.Version == current.Package.Version &&
-		strings.TrimSpace(req.EndorsementPolicy) == strings.TrimSpace(current.EndorsementPolicy) && !policyRule(req.EndorsementPolicy):
-		refuse("contract %s already runs %s with that endorsement policy", name, ref)
+		strings.TrimSpace(req.EndorsementPolicy) == strings.TrimSpace(current.EndorsementPolicy) && !policyRule(req.EndorsementPolicy) &&
+		(req.Collections == nil || reflect.DeepEqual(req.Collections, current.Collections)):
+		refuse("contract %s already runs %s with that endorsement policy and those collections", name, ref)
 		return
 	}
 
@@ -484,9 +502,12 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 			return
 		}
 		rev.State, rev.Package = apis.ContractDeployed, pkg.Ref()
-		rev.Args, rev.EndorsementPolicy, rev.Channel = req.Args, req.EndorsementPolicy, req.Channel
+		rev.Args, rev.EndorsementPolicy, rev.Channel, rev.Collections = req.Args, req.EndorsementPolicy, req.Channel, req.Collections
 		if current != nil {
 			rev.Channel = current.Channel
+			if req.Collections == nil {
+				rev.Collections = current.Collections
+			}
 		}
 		var plan *chain.Plan
 		if plan, err = a.deployPlan(r, n, driver); err != nil {
@@ -494,7 +515,7 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 			return
 		}
 		res, err = driver.DeployContract(ctx, n, chain.DeployRequest{Name: name, Package: pkg, Current: current, Args: req.Args,
-			EndorsementPolicy: req.EndorsementPolicy, Channel: rev.Channel, Plan: plan})
+			EndorsementPolicy: req.EndorsementPolicy, Channel: rev.Channel, Collections: rev.Collections, Plan: plan})
 	}
 	var fieldErrs apis.ErrorList
 	switch {
@@ -509,6 +530,9 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	rev.Ref, rev.TxHash, rev.Height, rev.Time = res.Ref, res.TxHash, res.Height, time.Now().UTC()
+	if rev.Collections == nil {
+		rev.Collections = res.Collections
+	}
 	if err := a.opts.Store.AddContractRevision(ctx, n.Metadata.UID, rev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			refuse("contract %s on network %s was changed by another request meanwhile; read it and try again", name, n.Metadata.Name)

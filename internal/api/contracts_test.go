@@ -133,10 +133,13 @@ func TestContractRequests(t *testing.T) {
 	tn.must(au1, "POST", "/api/v1/networks/net1/contracts", `{"name":"notary","package":"builtin/notary@1.0.0"}`, 403)
 	tn.must(a2, "POST", "/api/v1/networks/net1/contracts", `{"name":"notary","package":"builtin/notary@1.0.0"}`, 404)
 	for body, want := range map[string]string{
-		`{"name":"Not A Name","package":"builtin/notary@1.0.0"}`:                                                `"field":"name"`,
-		`{"name":"n","package":"notary"}`:                                                                       `"field":"package"`,
-		`{"name":"n","package":"builtin/notary@1.0.0","endorsementPolicy":"` + strings.Repeat("x", 4097) + `"}`: `"field":"endorsementPolicy"`,
-		`{"name":"n","package":"builtin/notary@1.0.0","channel":"` + strings.Repeat("c", 161) + `"}`:            `"field":"channel"`,
+		`{"name":"Not A Name","package":"builtin/notary@1.0.0"}`:                                                                                          `"field":"name"`,
+		`{"name":"n","package":"notary"}`:                                                                                                                 `"field":"package"`,
+		`{"name":"n","package":"builtin/notary@1.0.0","endorsementPolicy":"` + strings.Repeat("x", 4097) + `"}`:                                           `"field":"endorsementPolicy"`,
+		`{"name":"n","package":"builtin/notary@1.0.0","channel":"` + strings.Repeat("c", 161) + `"}`:                                                      `"field":"channel"`,
+		`{"name":"n","package":"builtin/notary@1.0.0","collections":[` + strings.Repeat(`{"name":"c"},`, 32) + `{"name":"c"}]}`:                           `"field":"collections"`,
+		`{"name":"n","package":"builtin/notary@1.0.0","collections":[{"name":"c","policy":"` + strings.Repeat("x", 4097) + `"}]}`:                         `"field":"collections[0].policy"`,
+		`{"name":"n","package":"builtin/notary@1.0.0","collections":[{"name":"c"},{"name":"d","endorsementPolicy":"` + strings.Repeat("x", 4097) + `"}]}`: `"field":"collections[1].endorsementPolicy"`,
 	} {
 		if code, b := tn.call(a1, "POST", "/api/v1/networks/net1/contracts", body); code != 422 || !strings.Contains(string(b), want) {
 			t.Errorf("deploy %s: %d %s", body, code, b)

@@ -156,9 +156,38 @@ type ContractRevision struct {
 	// Channel is the channel the contract is on, on chains with more
 	// than one; empty is the network's own (a Fabric network's shared
 	// channel).
-	Channel string    `json:"channel,omitempty"`
-	Actor   string    `json:"actor,omitempty"`
-	Time    time.Time `json:"time"`
+	Channel string `json:"channel,omitempty"`
+	// Collections are the contract's private data collections, on chains
+	// that have them (a Fabric chaincode's), as the deploy or upgrade
+	// gave them or, when it gave none, as they were kept.
+	Collections []Collection `json:"collections,omitempty"`
+	Actor       string       `json:"actor,omitempty"`
+	Time        time.Time    `json:"time"`
+}
+
+// Collection is a private data collection of a contract: data that only
+// its member organisations' peers keep, the chain holding a hash of it.
+type Collection struct {
+	Name string `json:"name"`
+	// Members are the organisations whose peers keep the data; Policy,
+	// instead, is a signature policy expression of OR-joined principals
+	// saying the same. One of them is given.
+	Members []string `json:"members,omitempty"`
+	Policy  string   `json:"policy,omitempty"`
+	// RequiredPeerCount is how many other member peers an endorsing peer
+	// must hand the data to before it endorses; MaxPeerCount how many it
+	// tries.
+	RequiredPeerCount int32 `json:"requiredPeerCount,omitempty"`
+	MaxPeerCount      int32 `json:"maxPeerCount,omitempty"`
+	// BlockToLive is how many blocks the data is kept for; 0 is for good.
+	BlockToLive uint64 `json:"blockToLive,omitempty"`
+	// MemberOnlyRead and MemberOnlyWrite keep reads, or writes, to
+	// clients of the member organisations.
+	MemberOnlyRead  bool `json:"memberOnlyRead,omitempty"`
+	MemberOnlyWrite bool `json:"memberOnlyWrite,omitempty"`
+	// EndorsementPolicy, when set, endorses writes to the collection
+	// instead of the contract's policy.
+	EndorsementPolicy string `json:"endorsementPolicy,omitempty"`
 }
 
 var versionPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)

@@ -425,6 +425,10 @@ type ContractResult struct {
 	Ref    string
 	TxHash string
 	Height int64
+	// Collections are the private data collections the contract got,
+	// when the driver took them from the package (a Fabric package's
+	// collections.json) because the request gave none.
+	Collections []apis.Collection
 }
 
 // DeployRequest is one deployment of a package as a network's contract.
@@ -447,6 +451,12 @@ type DeployRequest struct {
 	// (a Fabric network's spec.fabric.channels); "" is the network's own.
 	// A driver with one refuses any, naming the field channel.
 	Channel string
+	// Collections are the contract's private data collections, for
+	// chains whose contracts have them (a Fabric chaincode's); nil keeps
+	// an upgraded contract's (the API fills them in from Current). A
+	// driver whose contracts have none refuses any, naming the field
+	// collections.
+	Collections []apis.Collection
 	// Plan is the network's stored plan, for drivers that deploy with
 	// the network's keys (a PlanLedger: a Fabric organisation's admin
 	// installs and approves chaincode); nil for the others.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -261,9 +262,11 @@ func readPackageDir(dir string) ([]apis.PackageFile, error) {
 func newContractCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "contract", Short: "Deploy, upgrade and remove contracts on a network"}
 	var (
-		ctorArgs []string
-		policy   string
-		channel  string
+		ctorArgs        []string
+		policy          string
+		channel         string
+		collectionsFile string
+		collections     []apis.Collection
 	)
 	change := func(use, short string, nargs int, method string, body func(args []string) any, path func(args []string) string) *cobra.Command {
 		return &cobra.Command{
@@ -296,17 +299,37 @@ func newContractCmd(g *globals) *cobra.Command {
 	byName := func(args []string) string { return "/contracts/" + url.PathEscape(args[1]) }
 	deploy := change("deploy NETWORK NAME OWNER/PACKAGE@VERSION", "Deploy a package as contract NAME", 3, http.MethodPost,
 		func(a []string) any {
-			return api.ContractRequest{Name: a[1], Package: a[2], Args: ctorArgs, EndorsementPolicy: policy, Channel: channel}
+			return api.ContractRequest{Name: a[1], Package: a[2], Args: ctorArgs, EndorsementPolicy: policy, Channel: channel, Collections: collections}
 		},
 		func([]string) string { return "/contracts" })
 	upgrade := change("upgrade NETWORK NAME OWNER/PACKAGE@VERSION", "Move contract NAME to another version of its package", 3, http.MethodPut,
 		func(a []string) any {
-			return api.ContractRequest{Package: a[2], Args: ctorArgs, EndorsementPolicy: policy, Channel: channel}
+			return api.ContractRequest{Package: a[2], Args: ctorArgs, EndorsementPolicy: policy, Channel: channel, Collections: collections}
 		}, byName)
 	for _, c := range []*cobra.Command{deploy, upgrade} {
 		c.Flags().StringArrayVar(&ctorArgs, "arg", nil, "a constructor argument, in the order the contract declares them (repeat the flag for each)")
 		c.Flags().StringVar(&channel, "channel", "", "on Fabric, the channel to deploy on, one of spec.fabric.channels (default: the shared one; an upgrade keeps its contract's)")
 		c.Flags().StringVar(&policy, "endorsement-policy", "", "on Fabric, who must endorse: ANY, MAJORITY, ALL or an expression such as \"OR('Org1MSP.peer','Org2MSP.peer')\" (default: the channel's)")
+		c.Flags().StringVar(&collectionsFile, "collections", "", "on Fabric, a JSON file of the chaincode's private data collections, "+
+			"[{\"name\", \"members\", \"requiredPeerCount\", \"maxPeerCount\", \"blockToLive\", \"memberOnlyRead\", ...}] (default: the package's on a deploy, the contract's on an upgrade)")
+		c.PreRunE = func(*cobra.Command, []string) error {
+			if collectionsFile == "" {
+				return nil
+			}
+			b, err := os.ReadFile(collectionsFile)
+			if err != nil {
+				return err
+			}
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&collections); err != nil {
+				return fmt.Errorf("%s: a JSON array of collections: %w", collectionsFile, err)
+			}
+			if collections == nil {
+				collections = []apis.Collection{}
+			}
+			return nil
+		}
 	}
 	cmd.AddCommand(
 		deploy,

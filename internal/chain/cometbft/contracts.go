@@ -133,6 +133,9 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	if req.Channel != "" {
 		return chain.ContractResult{}, apis.ErrorList{{Field: "channel", Detail: "a CometBFT network has one chain, no channels; leave it out"}}
 	}
+	if len(req.Collections) > 0 {
+		return chain.ContractResult{}, apis.ErrorList{{Field: "collections", Detail: "a module of a CometBFT application has no private data collections: every validator keeps all its state; leave them out"}}
+	}
 	if len(req.Args) > 0 {
 		return chain.ContractResult{}, fmt.Errorf("%w: a module of the application takes no arguments; %d given", chain.ErrContractRefused, len(req.Args))
 	}

@@ -270,6 +270,9 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	if req.Channel != "" {
 		return chain.ContractResult{}, apis.ErrorList{{Field: "channel", Detail: "an Ethereum network has one chain, no channels; leave it out"}}
 	}
+	if len(req.Collections) > 0 {
+		return chain.ContractResult{}, apis.ErrorList{{Field: "collections", Detail: "an EVM contract has no private data collections: every node keeps all its state; leave them out"}}
+	}
 	f, ok := req.Package.File(ArtifactFile)
 	if !ok {
 		return chain.ContractResult{}, fmt.Errorf("%w: package %s has no %s", chain.ErrContractRefused, req.Package.Ref(), ArtifactFile)

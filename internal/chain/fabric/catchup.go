@@ -29,7 +29,7 @@ import (
 // call after a failure picks up where it was.
 //
 // The approval repeats the committed definition's endorsement policy
-// byte for byte, as _lifecycle stores it (a channel policy reference or
+// and private data collections byte for byte, as _lifecycle stores it (a channel policy reference or
 // a signature policy alike): Fabric counts an approval only when its
 // definition is the committed one exactly.
 //
@@ -117,7 +117,7 @@ func catchUpChaincode(ctx context.Context, n *apis.Network, plan *chain.Plan, ch
 		}
 		approve := lifecycle.Definition{
 			Name: def.Name, Version: def.Version, Sequence: def.Sequence, PackageID: approval.PackageID,
-			ValidationParameter: def.ValidationParameter, InitRequired: def.InitRequired,
+			ValidationParameter: def.ValidationParameter, InitRequired: def.InitRequired, Collections: def.Collections,
 		}
 		if _, err := lifecycle.Approve(ctx, conn, orderer, s, ch, approve); err != nil {
 			return false, fmt.Errorf("%s: %w", node.Name, err)

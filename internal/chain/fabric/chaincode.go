@@ -32,10 +32,25 @@ const TemplateVersion = "1.0.0"
 // builtinChaincode are the templates chaindock-chaincode serves (package
 // templates), in the order of the chaincode host's ports. Each is a port
 // of the host, named after it, and the package builtin/fabric-<name>.
-var builtinChaincode = []struct{ name, description string }{
-	{"notary", "Notarisation chaincode: Notarize(hash, note) records a document's SHA-256 digest once, with who submitted it and when; Get(hash) reads it back. Served by the network's chaincode host (spec.fabric.templates)."},
-	{"asset", "Asset transfer chaincode: Create(id, owner, value) makes an asset owned by an MSP ID; Transfer(id, newOwner) gives it away, by a client of its owner; Read(id) and History(id) read it. Served by the network's chaincode host (spec.fabric.templates)."},
+var builtinChaincode = []struct {
+	name, description string
+	// collections is the template's collections.json, if it has one.
+	collections string
+}{
+	{"notary", "Notarisation chaincode: Notarize(hash, note) records a document's SHA-256 digest once, with who submitted it and when; Get(hash) reads it back. Served by the network's chaincode host (spec.fabric.templates).", ""},
+	{"asset", "Asset transfer chaincode: Create(id, owner, value) makes an asset owned by an MSP ID; Transfer(id, newOwner) gives it away, by a client of its owner; Read(id) and History(id) read it. " +
+		"Private data: CreatePrivateAsset(collection) writes the asset given in the transient map under \"asset\" ({\"id\", \"value\", \"details\"}) to a private data collection, " +
+		"ReadPrivateAsset(collection, id) reads it back (an empty collection is the submitter's organisation's implicit one); its package's collections.json defines assetCollection, kept by every organisation. " +
+		"Served by the network's chaincode host (spec.fabric.templates).", assetCollections},
 }
+
+// assetCollections is the asset template's collections.json: one
+// collection every organisation of the channel keeps. A deployment's
+// collections replace it.
+const assetCollections = `[
+  {"name": "assetCollection", "members": ["*"], "requiredPeerCount": 0, "maxPeerCount": 1, "memberOnlyRead": true, "memberOnlyWrite": true}
+]
+`
 
 // chaincodePortNames are the chaincode host's ports: one per template.
 func chaincodePortNames() []string {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
+	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/grpc"
 
 	"github.com/chaindock/chaindock/internal/apis"
@@ -28,6 +30,10 @@ const PackageKind = "fabric-ccaas"
 // packages are made for each network, when it is planned.
 const readmeFile = "README.md"
 
+// collectionsFile is a package's private data collections (a JSON array
+// of apis.Collection), which a deployment giving none gets.
+const collectionsFile = "collections.json"
+
 // deployWait bounds a deployment: install, approvals, commit, and the
 // commit seen on every organisation's peer.
 const deployWait = 60 * time.Second
@@ -45,6 +51,9 @@ func (d *Driver) Templates() []apis.Package {
 		p := apis.Package{Owner: apis.BuiltinOwner, Name: name, Version: TemplateVersion, Chain: Name, Kind: PackageKind,
 			Description: b.description, Builtin: true,
 			Files: []apis.PackageFile{{Path: readmeFile, Text: readme}}}
+		if b.collections != "" {
+			p.Files = append(p.Files, apis.PackageFile{Path: collectionsFile, Text: b.collections})
+		}
 		p.Checksum = p.Digest()
 		out = append(out, p)
 	}
@@ -83,8 +92,13 @@ func (d *Driver) ValidatePackage(p *apis.Package) apis.ErrorList {
 				errs.Add(field, "%v", err)
 			}
 		case strings.HasSuffix(f.Path, ".md"):
+		case f.Path == collectionsFile:
+			if _, err := packageCollections(p); err != nil {
+				errs.Add(field, "%v", err)
+			}
 		default:
-			errs.Add(field, "a %s package holds %s, naming your chaincode server, and documentation (*.md) only", PackageKind, builder.ConnectionFile)
+			errs.Add(field, "a %s package holds %s, naming your chaincode server, %s, its private data collections, and documentation (*.md) only",
+				PackageKind, builder.ConnectionFile, collectionsFile)
 		}
 	}
 	if !found {
@@ -140,11 +154,13 @@ func chaincodePackage(n *apis.Network, p *apis.Package, plan *chain.Plan) ([]byt
 // the package is installed on every peer of every organisation, each
 // organisation approves the definition (the contract's name, the
 // package's version, the next sequence, the installed package, and the
-// request's endorsement policy or the channel's default), one
+// request's endorsement policy or the channel's default, and its private
+// data collections: the request's, else the package's collections.json,
+// see collectionsConfig), one
 // admin commits it with a peer of each organisation endorsing, and it is
 // deployed once every organisation's peer runs that sequence. A new
 // chaincode is sequence 1, an upgrade (another version, or the same one
-// with another endorsement policy) the next. The steps are
+// with another endorsement policy or collections) the next. The steps are
 // idempotent: after a failure, the same request picks up where it was.
 func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.DeployRequest) (chain.ContractResult, error) {
 	if req.Plan == nil {
@@ -162,12 +178,29 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 		return chain.ContractResult{}, err
 	}
 	def := lifecycle.Definition{Name: req.Name, Version: req.Package.Version, Sequence: 1, PackageID: lifecycle.PackageID(label, pkg)}
+	var fieldErrs apis.ErrorList
 	if req.EndorsementPolicy != "" {
 		vp, errs := endorsementParameter(req.Plan, c, req.EndorsementPolicy)
-		if len(errs) > 0 {
-			return chain.ContractResult{}, errs
-		}
+		fieldErrs = append(fieldErrs, errs...)
 		def.ValidationParameter = vp
+	}
+	cols := req.Collections
+	if cols == nil {
+		if cols, err = packageCollections(req.Package); err != nil {
+			return chain.ContractResult{}, fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, req.Package.Ref(), err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
+		}
+	}
+	if len(cols) > 0 {
+		var current []apis.Collection
+		if req.Current != nil {
+			current = req.Current.Collections
+		}
+		pkg, errs := collectionsConfig(req.Plan, c, cols, current)
+		fieldErrs = append(fieldErrs, errs...)
+		def.Collections = pkg
+	}
+	if len(fieldErrs) > 0 {
+		return chain.ContractResult{}, fieldErrs
 	}
 	if err := def.Validate(); err != nil {
 		return chain.ContractResult{}, fmt.Errorf("%w: %v", chain.ErrContractRefused, err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
@@ -183,10 +216,14 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	// over the channel's organisations now, which changes the definition
 	// only when organisations have come since.
 	again := req.Current != nil && req.Current.Package.Version == req.Package.Version &&
-		strings.TrimSpace(req.Current.EndorsementPolicy) == strings.TrimSpace(req.EndorsementPolicy)
+		strings.TrimSpace(req.Current.EndorsementPolicy) == strings.TrimSpace(req.EndorsementPolicy) &&
+		reflect.DeepEqual(req.Current.Collections, cols)
 	res, err := dep.deploy(ctx, def, pkg, again)
 	if err != nil {
 		return res, fmt.Errorf("deploy %s on %s: %w", req.Name, n.Metadata.Name, err)
+	}
+	if req.Collections == nil {
+		res.Collections = cols
 	}
 	return res, nil
 }
@@ -197,8 +234,20 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 // expression, which may name those organisations only. The problems name
 // the field endorsementPolicy.
 func endorsementParameter(plan *chain.Plan, c fabricChannel, policy string) ([]byte, apis.ErrorList) {
-	const field = "endorsementPolicy"
-	var errs apis.ErrorList
+	env, errs := endorsementEnvelope(channelMSPs(plan, c), "endorsementPolicy", policy)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	vp, err := lifecycle.SignatureValidationParameter(env)
+	if err != nil {
+		errs.Add("endorsementPolicy", "%v", err)
+	}
+	return vp, errs
+}
+
+// channelMSPs are the MSP IDs of the organisations of channel c that
+// have peers in the plan, sorted.
+func channelMSPs(plan *chain.Plan, c fabricChannel) []string {
 	var orgs []string
 	for _, node := range plan.Nodes {
 		if node.Role == apis.RoleFull && !node.Joining && c.has(node.Organization) && !slices.Contains(orgs, MSPID(node.Organization)) {
@@ -206,6 +255,14 @@ func endorsementParameter(plan *chain.Plan, c fabricChannel, policy string) ([]b
 		}
 	}
 	slices.Sort(orgs)
+	return orgs
+}
+
+// endorsementEnvelope is policy, a rule over orgs or a signature policy
+// expression naming some of them, as a signature policy; the problems
+// name field.
+func endorsementEnvelope(orgs []string, field, policy string) (*cb.SignaturePolicyEnvelope, apis.ErrorList) {
+	var errs apis.ErrorList
 	expr := strings.TrimSpace(policy)
 	switch expr {
 	case lifecycle.PolicyAny, lifecycle.PolicyMajority, lifecycle.PolicyAll:
@@ -236,11 +293,7 @@ func endorsementParameter(plan *chain.Plan, c fabricChannel, policy string) ([]b
 			strings.Join(unknown, ", "), strings.Join(orgs, ", "))
 		return nil, errs
 	}
-	vp, err := lifecycle.SignatureValidationParameter(env)
-	if err != nil {
-		errs.Add(field, "%v", err)
-	}
-	return vp, errs
+	return env, nil
 }
 
 // RemoveContract implements chain.Contracts: it refuses. Fabric's

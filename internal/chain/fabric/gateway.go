@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +45,12 @@ type Call struct {
 	// transaction ID is made from the body, so that the same body sent
 	// twice is one transaction, committed once.
 	Nonce string `json:"nonce,omitempty"`
+	// Transient is private data for the chaincode (its GetTransient
+	// map), such as what it writes to a private data collection: the
+	// endorsing peers get it with the proposal; the transaction, and so
+	// the channel, the explorer and the transaction's ID, do not carry
+	// it (see callNonce).
+	Transient map[string]TransientValue `json:"transient,omitempty"`
 }
 
 // Limits of a call.
@@ -72,7 +77,7 @@ func ParseCall(body []byte) (Call, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return Call{}, malformed("the body must be a JSON object "+
-			`{"chaincode": NAME, "function": NAME, "args": [STRING, ...], "organization": NAME (optional), "identity": NAME (optional), "channel": NAME (optional), "nonce": STRING (optional)}: %v`, err)
+			`{"chaincode": NAME, "function": NAME, "args": [STRING, ...], "organization": NAME (optional), "identity": NAME (optional), "channel": NAME (optional), "nonce": STRING (optional), "transient": {KEY: BASE64 or {"text": STRING}, ...} (optional)}: %v`, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Call{}, malformed("the body must be one JSON object, with nothing after it")
@@ -138,6 +143,7 @@ func (c Call) validate() error {
 			add("channel: %s", msg)
 		}
 	}
+	problems = append(problems, checkTransient(c.Transient)...)
 	if len(problems) > 0 {
 		return malformed("%s", strings.Join(problems, "; "))
 	}
@@ -224,8 +230,11 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 		return chain.SubmitResult{}, err
 	}
 	defer p.close()
-	nonce := sha256.Sum256(tx)
-	inv, err := lifecycle.NewInvocation(signer, ch.name, call.Chaincode, call.Function, call.args(), nonce[:])
+	nonce, err := callNonce(tx, call, signer)
+	if err != nil {
+		return chain.SubmitResult{}, err
+	}
+	inv, err := lifecycle.NewPrivateInvocation(signer, ch.name, call.Chaincode, call.Function, call.args(), call.transientMap(), nonce)
 	if err != nil {
 		return chain.SubmitResult{}, fmt.Errorf("%s: %w", node.Name, err)
 	}

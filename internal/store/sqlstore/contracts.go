@@ -126,12 +126,20 @@ func (s *Store) AddContractRevision(ctx context.Context, networkUID string, r ap
 		}
 		args = string(b)
 	}
+	collections := ""
+	if len(r.Collections) > 0 {
+		b, err := json.Marshal(r.Collections)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		collections = string(b)
+	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO contract_revisions
 		(network_uid, name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args,
-		endorsement_policy, channel)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		endorsement_policy, channel, collections)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		networkUID, r.Name, r.Revision, r.Action, r.State, r.Package.Owner, r.Package.Name, r.Package.Version, r.Package.Checksum,
-		r.Ref, r.TxHash, r.Height, r.Actor, unix(r.Time), args, r.EndorsementPolicy, r.Channel)
+		r.Ref, r.TxHash, r.Height, r.Actor, unix(r.Time), args, r.EndorsementPolicy, r.Channel, collections)
 	if isUnique(err) {
 		return fmt.Errorf("%s: %w", what, store.ErrConflict)
 	}
@@ -153,19 +161,23 @@ func isSerialization(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "SQLSTATE 40001") || strings.Contains(err.Error(), "SQLSTATE 40P01"))
 }
 
-const revisionColumns = `name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args, endorsement_policy, channel`
+const revisionColumns = `name, revision, action, state, package_owner, package_name, package_version, checksum, ref, tx_hash, height, actor, time, args, endorsement_policy, channel, collections`
 
 func scanRevision(row interface{ Scan(...any) error }) (apis.ContractRevision, error) {
 	var (
 		r    apis.ContractRevision
 		t    int64
 		args string
+		cols string
 	)
 	err := row.Scan(&r.Name, &r.Revision, &r.Action, &r.State, &r.Package.Owner, &r.Package.Name, &r.Package.Version,
-		&r.Package.Checksum, &r.Ref, &r.TxHash, &r.Height, &r.Actor, &t, &args, &r.EndorsementPolicy, &r.Channel)
+		&r.Package.Checksum, &r.Ref, &r.TxHash, &r.Height, &r.Actor, &t, &args, &r.EndorsementPolicy, &r.Channel, &cols)
 	r.Time = fromUnix(t)
 	if err == nil && args != "" {
 		err = json.Unmarshal([]byte(args), &r.Args)
+	}
+	if err == nil && cols != "" {
+		err = json.Unmarshal([]byte(cols), &r.Collections)
 	}
 	return r, err
 }

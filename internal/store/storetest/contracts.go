@@ -99,6 +99,11 @@ func testRevisions(t *testing.T, s store.Store) {
 	steps[1].EndorsementPolicy = "OR('Org1MSP.peer', AND('Org2MSP.peer', \"Org3MSP.peer\"))"
 	// And a channel.
 	steps[1].Channel = "pair"
+	// And private data collections.
+	steps[1].Collections = []apis.Collection{
+		{Name: "org1Private", Members: []string{"org1"}, MaxPeerCount: 1, BlockToLive: 100, MemberOnlyRead: true},
+		{Name: "shared", Policy: "OR('Org1MSP.member', 'Org2MSP.member')", RequiredPeerCount: 1, MaxPeerCount: 2, EndorsementPolicy: "AND('Org1MSP.peer', 'Org2MSP.peer')"},
+	}
 	for _, r := range steps {
 		must(t, s.AddContractRevision(ctx, net, r))
 	}

@@ -24,6 +24,13 @@ type Invocation struct {
 // nonce followed by the signer's identity, as Fabric checks it: the same
 // nonce and signer give the same ID, which a channel commits once.
 func NewInvocation(signer channel.Signer, channelID, cc, fn string, args [][]byte, nonce []byte) (*Invocation, error) {
+	return NewPrivateInvocation(signer, channelID, cc, fn, args, nil, nonce)
+}
+
+// NewPrivateInvocation is NewInvocation with a transient map: data the
+// endorsing peers hand to the chaincode (GetTransient) that is not part
+// of the transaction the channel records, nor of its ID.
+func NewPrivateInvocation(signer channel.Signer, channelID, cc, fn string, args [][]byte, transient map[string][]byte, nonce []byte) (*Invocation, error) {
 	if len(nonce) == 0 {
 		return nil, errors.New("invoke: no nonce")
 	}
@@ -32,7 +39,7 @@ func NewInvocation(signer channel.Signer, channelID, cc, fn string, args [][]byt
 		return nil, err
 	}
 	in := append([][]byte{[]byte(fn)}, args...)
-	p, err := chaincodeProposal(id, channelID, cc, cc+"/"+fn, in, nonce)
+	p, err := chaincodeProposal(id, channelID, cc, cc+"/"+fn, in, transient, nonce)
 	if err != nil {
 		return nil, err
 	}

@@ -73,6 +73,10 @@ type Definition struct {
 	// must then be empty.
 	ValidationParameter []byte
 	InitRequired        bool
+	// Collections are the chaincode's private data collections (see
+	// CollectionPackage), sent as they are: every organisation's approval
+	// and the commit must carry the same. nil for none.
+	Collections *pb.CollectionConfigPackage
 }
 
 // Fabric's rules for a chaincode name and version
@@ -336,6 +340,7 @@ func approveArgs(def Definition) (*lb.ApproveChaincodeDefinitionForMyOrgArgs, er
 		ValidationPlugin:    validationPlugin,
 		ValidationParameter: vp,
 		InitRequired:        def.InitRequired,
+		Collections:         def.Collections,
 		Source:              source,
 	}, nil
 }
@@ -361,7 +366,7 @@ func sameApproval(prev *lb.QueryApprovedChaincodeDefinitionResult, args *lb.Appr
 		prev.GetValidationPlugin() == args.GetValidationPlugin() &&
 		samePolicy(prev.GetValidationParameter(), args.GetValidationParameter()) &&
 		prev.GetInitRequired() == args.GetInitRequired() &&
-		len(prev.GetCollections().GetConfig()) == 0 &&
+		sameCollections(prev.GetCollections(), args.GetCollections()) &&
 		prev.GetSource().GetLocalPackage().GetPackageId() == args.GetSource().GetLocalPackage().GetPackageId()
 }
 
@@ -400,6 +405,7 @@ func CheckCommitReadiness(ctx context.Context, peer grpc.ClientConnInterface, ad
 		ValidationPlugin:    args.ValidationPlugin,
 		ValidationParameter: args.ValidationParameter,
 		InitRequired:        args.InitRequired,
+		Collections:         args.Collections,
 	})
 	if err != nil {
 		return fail(err)
@@ -428,6 +434,7 @@ func commitArgs(def Definition) (*lb.CommitChaincodeDefinitionArgs, error) {
 		ValidationPlugin:    validationPlugin,
 		ValidationParameter: vp,
 		InitRequired:        def.InitRequired,
+		Collections:         def.Collections,
 	}, nil
 }
 
@@ -549,6 +556,8 @@ type CommittedDefinition struct {
 	ValidationPlugin    string
 	ValidationParameter []byte
 	InitRequired        bool
+	// Collections are its private data collections, nil for none.
+	Collections *pb.CollectionConfigPackage
 	// Approvals are, by MSP ID, the organisations that approved this
 	// definition.
 	Approvals map[string]bool
@@ -559,11 +568,12 @@ func (c *CommittedDefinition) sameAs(args *lb.CommitChaincodeDefinitionArgs) boo
 		c.EndorsementPlugin == args.GetEndorsementPlugin() &&
 		c.ValidationPlugin == args.GetValidationPlugin() &&
 		samePolicy(c.ValidationParameter, args.GetValidationParameter()) &&
-		c.InitRequired == args.GetInitRequired()
+		c.InitRequired == args.GetInitRequired() &&
+		sameCollections(c.Collections, args.GetCollections())
 }
 
 // Runs reports whether the channel runs def: the same version and
-// endorsement policy, whatever its sequence and package.
+// endorsement policy and collections, whatever its sequence and package.
 func (c *CommittedDefinition) Runs(def Definition) bool {
 	args, err := commitArgs(def)
 	return err == nil && c.sameAs(args)
@@ -615,6 +625,7 @@ func committed(ctx context.Context, peer grpc.ClientConnInterface, id *identity,
 		ValidationPlugin:    res.GetValidationPlugin(),
 		ValidationParameter: res.GetValidationParameter(),
 		InitRequired:        res.GetInitRequired(),
+		Collections:         res.GetCollections(),
 		Approvals:           res.GetApprovals(),
 	}
 	var ap pb.ApplicationPolicy

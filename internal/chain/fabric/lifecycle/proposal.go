@@ -107,13 +107,13 @@ func newProposal(id *identity, channelID, fn string, arg proto.Message) (*propos
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("%s: nonce: %w", fn, err)
 	}
-	return chaincodeProposal(id, channelID, SystemChaincode, fn, [][]byte{[]byte(fn), argBytes}, nonce)
+	return chaincodeProposal(id, channelID, SystemChaincode, fn, [][]byte{[]byte(fn), argBytes}, nil, nonce)
 }
 
 // chaincodeProposal is a proposal to call chaincode cc with args (the
 // function's name first) on channelID, with nonce; fn names the call in
 // errors.
-func chaincodeProposal(id *identity, channelID, cc, fn string, args [][]byte, nonce []byte) (*proposal, error) {
+func chaincodeProposal(id *identity, channelID, cc, fn string, args [][]byte, transient map[string][]byte, nonce []byte) (*proposal, error) {
 	sum := sha256.Sum256(append(append([]byte{}, nonce...), id.creator...))
 	txID := hex.EncodeToString(sum[:])
 
@@ -147,7 +147,10 @@ func chaincodeProposal(id *identity, channelID, cc, fn string, args [][]byte, no
 	if err != nil {
 		return nil, err
 	}
-	payload := &pb.ChaincodeProposalPayload{Input: input}
+	// The transient map goes to the endorsing peers only: the
+	// transaction carries the payload without it (see transaction), and
+	// the peers hash the proposal without it.
+	payload := &pb.ChaincodeProposalPayload{Input: input, TransientMap: transient}
 	payloadBytes, err := proto.Marshal(payload)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,7 @@ func Definitions(ctx context.Context, peer grpc.ClientConnInterface, admin chann
 			ValidationPlugin:    d.GetValidationPlugin(),
 			ValidationParameter: d.GetValidationParameter(),
 			InitRequired:        d.GetInitRequired(),
+			Collections:         d.GetCollections(),
 		}
 		var ap pb.ApplicationPolicy
 		if proto.Unmarshal(d.GetValidationParameter(), &ap) == nil {
@@ -69,6 +70,7 @@ func Approved(ctx context.Context, peer grpc.ClientConnInterface, admin channel.
 		Sequence:     res.GetSequence(),
 		PackageID:    res.GetSource().GetLocalPackage().GetPackageId(),
 		InitRequired: res.GetInitRequired(),
+		Collections:  res.GetCollections(),
 	}
 	var ap pb.ApplicationPolicy
 	if proto.Unmarshal(res.GetValidationParameter(), &ap) == nil {

@@ -1,6 +1,7 @@
 // Package asset is ChainDock's built-in asset-transfer chaincode: assets
 // owned by organisations, which only the owning organisation can transfer,
-// with their history.
+// with their history, and private assets kept in private data collections
+// (private.go).
 package asset
 
 import (

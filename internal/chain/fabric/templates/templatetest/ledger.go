@@ -41,6 +41,10 @@ type Ledger struct {
 	txs     int
 	now     time.Time
 	certs   map[string][]byte // PEM client certificate by MSP ID
+	// private is the private data by collection, as a member peer
+	// keeps it; collections are those the chaincode defines.
+	private     map[string]map[string][]byte
+	collections map[string]collection
 }
 
 // NewLedger returns an empty ledger whose first transaction is at start;
@@ -131,6 +135,9 @@ type Tx struct {
 	writes map[string][]byte // nil value: deleted
 	order  []string
 	done   bool
+
+	transient map[string][]byte
+	private   []privateWrite
 }
 
 var _ shim.ChaincodeStubInterface = (*Tx)(nil)
@@ -152,6 +159,7 @@ func (tx *Tx) Commit() {
 		panic("transaction committed twice")
 	}
 	tx.done = true
+	l.commitPrivate(tx.private)
 	for _, k := range tx.order {
 		v := tx.writes[k]
 		if v == nil {

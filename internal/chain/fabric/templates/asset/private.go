@@ -1,0 +1,121 @@
+package asset
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// TransientKey is the key of the transient map under which
+// CreatePrivateAsset takes its asset, as JSON: the asset's fields never
+// appear in the transaction's arguments, only in the member peers'
+// private data stores (the channel keeps their hash).
+const TransientKey = "asset"
+
+// DefaultCollection is the collection the template's package ships (see
+// its collections.json): every organisation of the channel is a member.
+const DefaultCollection = "assetCollection"
+
+// implicitPrefix begins the name of Fabric's implicit collection of an
+// organisation, which every chaincode has without configuring it: the
+// organisation's own peers keep its data.
+const implicitPrefix = "_implicit_org_"
+
+// PrivateAsset is an asset kept in a private data collection. Owner is
+// the MSP ID of the organisation that created it.
+type PrivateAsset struct {
+	ID      string `json:"id"`
+	Owner   string `json:"owner"`
+	Value   int    `json:"value"`
+	Details string `json:"details,omitempty"`
+}
+
+// privateInput is what CreatePrivateAsset reads from the transient map.
+type privateInput struct {
+	ID      string `json:"id"`
+	Value   int    `json:"value"`
+	Details string `json:"details"`
+}
+
+// CreatePrivateAsset writes the asset in the transient map under
+// TransientKey ({"id", "value", "details"}) to collection, owned by the
+// submitter's organisation; an empty collection is the submitter's
+// organisation's implicit collection. It returns nothing: what a
+// transaction returns is recorded on the channel.
+func (c *Contract) CreatePrivateAsset(ctx contractapi.TransactionContextInterface, collection string) error {
+	msp, err := submitter(ctx)
+	if err != nil {
+		return err
+	}
+	if collection == "" {
+		collection = implicitPrefix + msp
+	}
+	transient, err := ctx.GetStub().GetTransient()
+	if err != nil {
+		return fmt.Errorf("read the transient map: %w", err)
+	}
+	raw, ok := transient[TransientKey]
+	if !ok || len(raw) == 0 {
+		return fmt.Errorf("the transient map has no %q: give the asset there as JSON {\"id\", \"value\", \"details\"}", TransientKey)
+	}
+	var in privateInput
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		// The message names no value: it is private.
+		return fmt.Errorf("transient %q is not JSON {\"id\": STRING, \"value\": NUMBER, \"details\": STRING}", TransientKey)
+	}
+	if err := checkID(in.ID); err != nil {
+		return err
+	}
+	if in.Value < 0 {
+		return fmt.Errorf("asset %s: the value is negative", in.ID)
+	}
+	// The hash is on every peer of the channel, member or not.
+	hash, err := ctx.GetStub().GetPrivateDataHash(collection, in.ID)
+	if err != nil {
+		return fmt.Errorf("read asset %s in collection %s: %w", in.ID, collection, err)
+	}
+	if hash != nil {
+		return fmt.Errorf("asset %s already exists in collection %s", in.ID, collection)
+	}
+	data, err := json.Marshal(PrivateAsset{ID: in.ID, Owner: msp, Value: in.Value, Details: in.Details})
+	if err != nil {
+		return err
+	}
+	if err := ctx.GetStub().PutPrivateData(collection, in.ID, data); err != nil {
+		return fmt.Errorf("write asset %s to collection %s: %w", in.ID, collection, err)
+	}
+	return nil
+}
+
+// ReadPrivateAsset returns asset id of collection (empty: the
+// submitter's organisation's implicit collection). Only a peer of a
+// member organisation has it; read it with a query, so that the answer
+// is not recorded in a transaction.
+func (c *Contract) ReadPrivateAsset(ctx contractapi.TransactionContextInterface, collection string, id string) (*PrivateAsset, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if collection == "" {
+		msp, err := submitter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		collection = implicitPrefix + msp
+	}
+	data, err := ctx.GetStub().GetPrivateData(collection, id)
+	if err != nil {
+		return nil, fmt.Errorf("read asset %s in collection %s: %w", id, collection, err)
+	}
+	if data == nil {
+		return nil, fmt.Errorf("asset %s is not in collection %s on this peer", id, collection)
+	}
+	var a PrivateAsset
+	if err := json.Unmarshal(data, &a); err != nil {
+		return nil, fmt.Errorf("asset %s in collection %s is corrupt: %w", id, collection, err)
+	}
+	return &a, nil
+}

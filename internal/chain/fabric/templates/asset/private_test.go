@@ -1,0 +1,102 @@
+package asset_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/chaindock/chaindock/internal/chain/fabric/templates/asset"
+	"github.com/chaindock/chaindock/internal/chain/fabric/templates/templatetest"
+)
+
+func TestPrivateAsset(t *testing.T) {
+	l := templatetest.NewLedger(start)
+	l.DefineCollection("org1Only", true, "Org1MSP")
+	l.DefineCollection("shared", false, "Org1MSP", "Org2MSP")
+	c := asset.New()
+	create := func(msp, collection string, transient map[string][]byte) error {
+		t.Helper()
+		tx := l.Begin(msp).WithTransient(transient)
+		err := c.CreatePrivateAsset(tx.Ctx(), collection)
+		if err == nil {
+			tx.Commit()
+		}
+		return err
+	}
+	read := func(msp, collection, id string) (*asset.PrivateAsset, error) {
+		return c.ReadPrivateAsset(l.Begin(msp).Ctx(), collection, id)
+	}
+	secret := []byte(`{"id": "ring-1", "value": 5000, "details": "appraised by Smith"}`)
+
+	if err := create("Org1MSP", "org1Only", map[string][]byte{asset.TransientKey: secret}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := read("Org1MSP", "org1Only", "ring-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got != (asset.PrivateAsset{ID: "ring-1", Owner: "Org1MSP", Value: 5000, Details: "appraised by Smith"}) {
+		t.Errorf("ReadPrivateAsset = %+v", *got)
+	}
+	var stored asset.PrivateAsset
+	if err := json.Unmarshal(l.PrivateData("org1Only", "ring-1"), &stored); err != nil || stored.Owner != "Org1MSP" {
+		t.Errorf("stored %+v, %v", stored, err)
+	}
+	// Nothing of it is in the public state.
+	if v := l.State("ring-1"); v != nil {
+		t.Errorf("public state has %q", v)
+	}
+	if _, err := read("Org2MSP", "org1Only", "ring-1"); err == nil || !strings.Contains(err.Error(), "does not have read access") {
+		t.Errorf("Org2MSP reads org1Only: %v, want a refusal", err)
+	}
+	if err := create("Org1MSP", "org1Only", map[string][]byte{asset.TransientKey: secret}); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("created twice: %v", err)
+	}
+
+	// A shared collection: both organisations read what one wrote.
+	if err := create("Org2MSP", "shared", map[string][]byte{asset.TransientKey: []byte(`{"id": "car-9", "value": 7}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, msp := range []string{"Org1MSP", "Org2MSP"} {
+		if a, err := read(msp, "shared", "car-9"); err != nil || a.Owner != "Org2MSP" || a.Value != 7 {
+			t.Errorf("%s reads car-9: %+v, %v", msp, a, err)
+		}
+	}
+
+	// No collection named: the submitter's implicit collection, which
+	// other organisations' peers do not keep.
+	if err := create("Org2MSP", "", map[string][]byte{asset.TransientKey: []byte(`{"id": "own-1", "value": 1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := read("Org2MSP", "", "own-1"); err != nil || a.Owner != "Org2MSP" {
+		t.Errorf("Org2MSP reads its implicit collection: %+v, %v", a, err)
+	}
+	if _, err := read("Org1MSP", "_implicit_org_Org2MSP", "own-1"); err == nil || !strings.Contains(err.Error(), "not in collection") {
+		t.Errorf("Org1MSP reads Org2MSP's implicit collection: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name      string
+		transient map[string][]byte
+		want      string
+	}{
+		{"no transient", nil, `has no "asset"`},
+		{"not JSON", map[string][]byte{asset.TransientKey: []byte("ring")}, "is not JSON"},
+		{"unknown field", map[string][]byte{asset.TransientKey: []byte(`{"id": "x", "owner": "Org2MSP"}`)}, "is not JSON"},
+		{"bad id", map[string][]byte{asset.TransientKey: []byte(`{"id": "a b"}`)}, "is not a letter"},
+		{"negative", map[string][]byte{asset.TransientKey: []byte(`{"id": "n", "value": -1}`)}, "negative"},
+		{"no collection", map[string][]byte{asset.TransientKey: []byte(`{"id": "z"}`)}, "could not be found"},
+	} {
+		col := "org1Only"
+		if tc.name == "no collection" {
+			col = "nowhere"
+		}
+		err := create("Org1MSP", col, tc.transient)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+		if strings.Contains(err.Error(), "5000") || strings.Contains(err.Error(), "Smith") {
+			t.Errorf("%s: the error quotes private data: %v", tc.name, err)
+		}
+	}
+}
