@@ -96,7 +96,7 @@ func TestFabricBFTOrderers(t *testing.T) {
 		t.Errorf("notarisation with seven orderers at height %d, not after %d", second, first)
 	}
 	orderedBy(ctx, t, c, name, dataDir, channel, "orderer-6")
-	n = waitFabric(ctx, t, c, name, 60*time.Second, "orderer-6 at the others' height", func(n *apis.Network) bool {
+	waitFabric(ctx, t, c, name, 60*time.Second, "orderer-6 at the others' height", func(n *apis.Network) bool {
 		s, _ := framework.NodeByName(n, "orderer-6")
 		o, _ := framework.NodeByName(n, "orderer-0")
 		h := nodeHeight(ctx, t, s, channel)
@@ -122,7 +122,7 @@ func TestFabricBFTOrderers(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	n = waitFabric(ctx, t, c, name, 120*time.Second, "orderer-3 restarted in a BFT cluster of 4", func(n *apis.Network) bool {
+	waitFabric(ctx, t, c, name, 120*time.Second, "orderer-3 restarted in a BFT cluster of 4", func(n *apis.Network) bool {
 		s, _ := framework.NodeByName(n, "orderer-3")
 		if s.PID == victim.PID || s.Phase != apis.NodeRunning {
 			return false

@@ -254,7 +254,7 @@ func TestFabricBFTOneOrderer(t *testing.T) {
 	// consenter, then two of three, must agree; and back to one.
 	asked := time.Now()
 	scaleOrderers(ctx, t, c, name, 4)
-	n = waitFabric(ctx, t, c, name, 180*time.Second, "four orderers following one leader", func(n *apis.Network) bool {
+	waitFabric(ctx, t, c, name, 180*time.Second, "four orderers following one leader", func(n *apis.Network) bool {
 		return n.Status.Message == "" && !anyJoining(n) && bftOf(ctx, n, channel, 4)
 	})
 	t.Logf("BFT orderers 1 to 4: Running, all following one leader, %.1fs after the request", time.Since(asked).Seconds())

@@ -39,7 +39,7 @@ func TestFabricPrivateData(t *testing.T) {
 
 	const name = "fpriv"
 	start := time.Now()
-	n, _ := applyFabric(t, c, name, `  organizations:
+	applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
   fabric: {orderers: 1, templates: true}
@@ -248,7 +248,7 @@ func TestFabricPrivateData(t *testing.T) {
 	// definition, collections and all, byte for byte.
 	asked := time.Now()
 	scaleFabric(ctx, t, c, name, "org3", 1)
-	n = waitFabric(ctx, t, c, name, 120*time.Second, "org3-peer-0 admitted", func(n *apis.Network) bool {
+	n := waitFabric(ctx, t, c, name, 120*time.Second, "org3-peer-0 admitted", func(n *apis.Network) bool {
 		s, ok := framework.NodeByName(n, "org3-peer-0")
 		return ok && !s.Joining && s.Phase == apis.NodeRunning && n.Status.Message == ""
 	})
