@@ -92,6 +92,8 @@ func TestFabricPrivateData(t *testing.T) {
 
 	secret := fmt.Sprintf("appraisal-%d-by-smith", time.Now().UnixNano())
 	private := fmt.Sprintf(`{"id":"ring-1","value":5000,"details":%q}`, secret)
+	// floor is the block of the newest write, which reads wait for.
+	var floor int64
 	create := func(org, collection, asset string) submitted {
 		t.Helper()
 		call := map[string]any{"chaincode": "asset", "function": "CreatePrivateAsset", "args": []string{collection},
@@ -100,6 +102,9 @@ func TestFabricPrivateData(t *testing.T) {
 		s, err := submitTx(ctx, c, name, b)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if h, ok := s.receipt["height"].(float64); ok {
+			floor = max(floor, int64(h))
 		}
 		return s
 	}
@@ -125,7 +130,7 @@ func TestFabricPrivateData(t *testing.T) {
 		got := map[string]api.QueryAnswer{}
 		for i := 0; i < 40 && len(got) < 2; i++ {
 			q := url.Values{"path": {"/asset/ReadPrivateAsset"}, "data": {fmt.Sprintf("[%q,%q]", collection, id)},
-				"minHeight": {fmt.Sprint(lastCommitted.Load())}}
+				"minHeight": {fmt.Sprint(floor)}}
 			var ans api.QueryAnswer
 			if err := getJSON(ctx, c, base+"/query?"+q.Encode(), &ans); err != nil {
 				t.Fatalf("query: %v", err)
