@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -363,16 +362,19 @@ func (a *API) removeContract(w http.ResponseWriter, r *http.Request) {
 	a.changeContract(w, r, chi.URLParam(r, "contract"), ContractRequest{}, apis.ContractRemove)
 }
 
-// policyRule reports whether an endorsement policy is a rule over the
-// organisations a channel has when it is applied (Fabric's ANY, MAJORITY
-// and ALL): the same rule again may mean more organisations, and the
-// driver tells whether it changes anything.
-func policyRule(p string) bool {
-	switch strings.TrimSpace(p) {
-	case lifecycle.PolicyAny, lifecycle.PolicyMajority, lifecycle.PolicyAll:
+// rulesOver reports whether the contract's endorsement policy, or one
+// of its collections' members or endorsement policies, is a rule over
+// the organisations a channel has when it is applied (Fabric's ANY,
+// MAJORITY and ALL, a collection's members "*"): the same contract again
+// may then mean more organisations, and the driver tells whether it
+// changes anything.
+func rulesOver(policy string, cols []apis.Collection) bool {
+	if lifecycle.IsRule(policy) {
 		return true
 	}
-	return false
+	return slices.ContainsFunc(cols, func(c apis.Collection) bool {
+		return slices.Equal(c.Members, []string{"*"}) || lifecycle.IsRule(c.EndorsementPolicy)
+	})
 }
 
 // contractLocks serialises the contract operations of each network on this
@@ -475,8 +477,9 @@ func (a *API) changeContract(w http.ResponseWriter, r *http.Request, name string
 		invalid(w, r, apis.ErrorList{{Field: "channel", Detail: fmt.Sprintf("contract %s is on channel %q: an upgrade keeps its channel; leave channel out, or deploy another contract on %q", name, current.Channel, req.Channel)}})
 		return
 	case action == apis.ContractUpgrade && ref.Version == current.Package.Version &&
-		strings.TrimSpace(req.EndorsementPolicy) == strings.TrimSpace(current.EndorsementPolicy) && !policyRule(req.EndorsementPolicy) &&
-		(req.Collections == nil || reflect.DeepEqual(req.Collections, current.Collections)):
+		strings.TrimSpace(req.EndorsementPolicy) == strings.TrimSpace(current.EndorsementPolicy) &&
+		(req.Collections == nil || apis.SameCollections(req.Collections, current.Collections)) &&
+		!rulesOver(req.EndorsementPolicy, current.Collections):
 		refuse("contract %s already runs %s with that endorsement policy and those collections", name, ref)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -188,6 +189,15 @@ type Collection struct {
 	// EndorsementPolicy, when set, endorses writes to the collection
 	// instead of the contract's policy.
 	EndorsementPolicy string `json:"endorsementPolicy,omitempty"`
+}
+
+// SameCollections reports whether a and b are the same collections, in
+// the same order; none and an empty list are the same.
+func SameCollections(a, b []Collection) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 var versionPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)

@@ -19,6 +19,24 @@ import (
 // the channel.
 const allMembers = "*"
 
+// contractCollections are the collections req gives the contract, and
+// those it has. A deployment that gives none takes the package's (its
+// collections.json); an upgrade keeps the contract's, which the API
+// gives, and never takes the package's: Fabric keeps a collection for
+// good, so a collection is added only when asked for.
+func contractCollections(req chain.DeployRequest) (cols, current []apis.Collection, err error) {
+	cols = req.Collections
+	if req.Current != nil {
+		return cols, req.Current.Collections, nil
+	}
+	if cols == nil {
+		if cols, err = packageCollections(req.Package); err != nil {
+			return nil, nil, fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, req.Package.Ref(), err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
+		}
+	}
+	return cols, nil, nil
+}
+
 // packageCollections are the collections of p's collections.json, nil
 // when it has none.
 func packageCollections(p *apis.Package) ([]apis.Collection, error) {
@@ -95,7 +113,7 @@ func collectionsConfig(plan *chain.Plan, c fabricChannel, cols, current []apis.C
 				principals = append(principals, fmt.Sprintf("'%s.member'", id))
 			}
 			members = "OR(" + strings.Join(principals, ", ") + ")"
-		case policyRuleWord(col.Policy):
+		case lifecycle.IsRule(col.Policy):
 			errs.Add(field+".policy", "%q is a rule for endorsement; name the members, or write OR('%s.member', ...)", col.Policy, orgs[0])
 		default:
 			env, perrs := endorsementEnvelope(orgs, field+".policy", col.Policy)
@@ -118,8 +136,7 @@ func collectionsConfig(plan *chain.Plan, c fabricChannel, cols, current []apis.C
 			errs = append(errs, perrs...)
 			if env != nil {
 				endorse = strings.TrimSpace(col.EndorsementPolicy)
-				switch endorse {
-				case lifecycle.PolicyAny, lifecycle.PolicyMajority, lifecycle.PolicyAll:
+				if lifecycle.IsRule(endorse) {
 					endorse, _ = lifecycle.RulePolicy(endorse, orgs)
 				}
 			}
@@ -147,12 +164,4 @@ func collectionsConfig(plan *chain.Plan, c fabricChannel, cols, current []apis.C
 		return nil, errs
 	}
 	return pkg, nil
-}
-
-func policyRuleWord(p string) bool {
-	switch strings.TrimSpace(p) {
-	case lifecycle.PolicyAny, lifecycle.PolicyMajority, lifecycle.PolicyAll:
-		return true
-	}
-	return false
 }

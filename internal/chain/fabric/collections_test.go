@@ -242,3 +242,43 @@ func TestPackageCollections(t *testing.T) {
 		t.Errorf("collections JSON %s", b)
 	}
 }
+
+// A deployment that gives no collections takes its package's; an
+// upgrade never does, whatever the package ships: it keeps the
+// contract's (none here), and giving none is checked against those it
+// has.
+func TestContractCollections(t *testing.T) {
+	d := &Driver{}
+	var tmpl *apis.Package
+	for _, p := range d.Templates() {
+		if p.Name == templatePackage("asset") {
+			tmpl = &p
+		}
+	}
+	if tmpl == nil {
+		t.Fatal("no asset template")
+	}
+	cols, current, err := contractCollections(chain.DeployRequest{Package: tmpl})
+	if err != nil || len(cols) != 1 || cols[0].Name != "assetCollection" || current != nil {
+		t.Fatalf("a deployment giving none: %+v (has %+v), %v; want the package's", cols, current, err)
+	}
+	cols, _, err = contractCollections(chain.DeployRequest{Package: tmpl, Collections: []apis.Collection{}})
+	if err != nil || len(cols) != 0 {
+		t.Fatalf("a deployment giving [] : %+v, %v; want none", cols, err)
+	}
+	before := &apis.ContractRevision{Name: "asset"}
+	cols, current, err = contractCollections(chain.DeployRequest{Package: tmpl, Current: before})
+	if err != nil || len(cols) != 0 || len(current) != 0 {
+		t.Fatalf("an upgrade of a contract without collections: %+v, has %+v, %v; want none", cols, current, err)
+	}
+	kept := []apis.Collection{{Name: "kept", Members: []string{"org1"}}}
+	before.Collections = kept
+	cols, current, _ = contractCollections(chain.DeployRequest{Package: tmpl, Current: before, Collections: []apis.Collection{}})
+	plan, ch := collectionsPlan()
+	if _, errs := collectionsConfig(plan, ch, cols, current); len(errs) != 1 || !strings.Contains(errs[0].Detail, "leaves out kept") {
+		t.Errorf("an upgrade giving [] to a contract with collection kept: %v; want it refused", errs)
+	}
+	if !apis.SameCollections(nil, []apis.Collection{}) || apis.SameCollections(nil, kept) || !apis.SameCollections(kept, []apis.Collection{{Name: "kept", Members: []string{"org1"}}}) {
+		t.Error("SameCollections: none and [] are the same, none and one are not, equal lists are")
+	}
+}

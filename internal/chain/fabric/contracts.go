@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -184,17 +183,11 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 		fieldErrs = append(fieldErrs, errs...)
 		def.ValidationParameter = vp
 	}
-	cols := req.Collections
-	if cols == nil {
-		if cols, err = packageCollections(req.Package); err != nil {
-			return chain.ContractResult{}, fmt.Errorf("%w: package %s: %v", chain.ErrContractRefused, req.Package.Ref(), err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
-		}
+	cols, current, err := contractCollections(req)
+	if err != nil {
+		return chain.ContractResult{}, err
 	}
-	if len(cols) > 0 {
-		var current []apis.Collection
-		if req.Current != nil {
-			current = req.Current.Collections
-		}
+	if len(cols) > 0 || len(current) > 0 {
 		pkg, errs := collectionsConfig(req.Plan, c, cols, current)
 		fieldErrs = append(fieldErrs, errs...)
 		def.Collections = pkg
@@ -217,7 +210,7 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	// only when organisations have come since.
 	again := req.Current != nil && req.Current.Package.Version == req.Package.Version &&
 		strings.TrimSpace(req.Current.EndorsementPolicy) == strings.TrimSpace(req.EndorsementPolicy) &&
-		reflect.DeepEqual(req.Current.Collections, cols)
+		apis.SameCollections(req.Current.Collections, cols)
 	res, err := dep.deploy(ctx, def, pkg, again)
 	if err != nil {
 		return res, fmt.Errorf("deploy %s on %s: %w", req.Name, n.Metadata.Name, err)

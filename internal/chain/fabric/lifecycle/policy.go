@@ -21,6 +21,17 @@ const (
 	PolicyAll      = "ALL"
 )
 
+// IsRule reports whether policy names a rule (PolicyAny, PolicyMajority
+// or PolicyAll) rather than an expression: one over the organisations a
+// channel has when it is applied.
+func IsRule(policy string) bool {
+	switch strings.TrimSpace(policy) {
+	case PolicyAny, PolicyMajority, PolicyAll:
+		return true
+	}
+	return false
+}
+
 // Roles a principal of an endorsement policy may have. Fabric also knows
 // orderer, which never endorses.
 var policyRoles = []string{"peer", "member", "admin", "client"}
