@@ -129,6 +129,7 @@ func New(opts Options) *API {
 				r.Get("/networks/{name}/explorer", a.explorerStatus)
 				r.Post("/networks/{name}/explorer/reindex", a.reindex)
 				r.Get("/networks/{name}/query", a.queryApp)
+				r.Post("/networks/{name}/query", a.queryAppBody)
 				r.Get("/networks/{name}/notary/{hash}", a.notaryProof)
 				r.Get("/networks/{name}/identities", a.listIdentities)
 				r.Post("/networks/{name}/identities", a.enrollIdentity)

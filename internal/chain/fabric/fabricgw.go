@@ -44,9 +44,13 @@ func gatewayOf(conn grpc.ClientConnInterface, signer channel.Signer) (*client.Ga
 	return client.Connect(id, client.WithSign(sign), client.WithClientConnection(conn))
 }
 
-// gatewayProposal is inv, signed, as the gateway client takes it.
-func gatewayProposal(gw *client.Gateway, inv *lifecycle.Invocation) (*client.Proposal, error) {
-	b, err := proto.Marshal(&gwpb.ProposedTransaction{TransactionId: inv.TxID(), Proposal: inv.Signed()})
+// gatewayProposal is inv, signed, as the gateway client takes it, to be
+// endorsed by peers of the organisations of endorsers (MSP IDs) when
+// there are any. The client's WithEndorsingOrganizations option sets the
+// same field of the proposed transaction, which it then sends with the
+// proposal; a proposal made elsewhere carries it in its bytes.
+func gatewayProposal(gw *client.Gateway, inv *lifecycle.Invocation, endorsers []string) (*client.Proposal, error) {
+	b, err := proto.Marshal(&gwpb.ProposedTransaction{TransactionId: inv.TxID(), Proposal: inv.Signed(), EndorsingOrganizations: endorsers})
 	if err != nil {
 		return nil, err
 	}
@@ -54,15 +58,17 @@ func gatewayProposal(gw *client.Gateway, inv *lifecycle.Invocation) (*client.Pro
 }
 
 // gatewaySubmit has the peer's gateway endorse inv and send it to the
-// ordering service; it returns once an orderer accepted it. A chaincode's
-// refusal is a *lifecycle.StatusError.
-func gatewaySubmit(ctx context.Context, conn grpc.ClientConnInterface, signer channel.Signer, inv *lifecycle.Invocation) error {
+// ordering service; it returns once an orderer accepted it. endorsers,
+// when given, are the MSP IDs of the organisations whose peers endorse
+// it, instead of those the gateway plans. A chaincode's refusal is a
+// *lifecycle.StatusError.
+func gatewaySubmit(ctx context.Context, conn grpc.ClientConnInterface, signer channel.Signer, inv *lifecycle.Invocation, endorsers []string) error {
 	gw, err := gatewayOf(conn, signer)
 	if err != nil {
 		return err
 	}
 	defer gw.Close()
-	p, err := gatewayProposal(gw, inv)
+	p, err := gatewayProposal(gw, inv, endorsers)
 	if err != nil {
 		return err
 	}
@@ -84,7 +90,7 @@ func gatewayEvaluate(ctx context.Context, conn grpc.ClientConnInterface, signer 
 		return nil, err
 	}
 	defer gw.Close()
-	p, err := gatewayProposal(gw, inv)
+	p, err := gatewayProposal(gw, inv, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,20 @@ type Call struct {
 	// the channel, the explorer and the transaction's ID, do not carry
 	// it (see callNonce).
 	Transient map[string]TransientValue `json:"transient,omitempty"`
+	// EndorsingOrganizations, when given, are the peer organisations
+	// whose peers endorse the call, one peer each, instead of those the
+	// peer's gateway plans from the chaincode's endorsement policy (see
+	// endorsingMSPs).
+	EndorsingOrganizations []string `json:"endorsingOrganizations,omitempty"`
+}
+
+// QueryData is a query's data as an object: the function's arguments,
+// and transient data for the chaincode, which the peer's gateway then
+// has a peer of the queried peer's organisation evaluate. The API takes
+// it in the body of POST .../query, never in a URL.
+type QueryData struct {
+	Args      []string                  `json:"args,omitempty"`
+	Transient map[string]TransientValue `json:"transient,omitempty"`
 }
 
 // Limits of a call.
@@ -77,7 +91,7 @@ func ParseCall(body []byte) (Call, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return Call{}, malformed("the body must be a JSON object "+
-			`{"chaincode": NAME, "function": NAME, "args": [STRING, ...], "organization": NAME (optional), "identity": NAME (optional), "channel": NAME (optional), "nonce": STRING (optional), "transient": {KEY: BASE64 or {"text": STRING}, ...} (optional)}: %v`, err)
+			`{"chaincode": NAME, "function": NAME, "args": [STRING, ...], "organization": NAME (optional), "identity": NAME (optional), "channel": NAME (optional), "nonce": STRING (optional), "transient": {KEY: BASE64 or {"text": STRING}, ...} (optional), "endorsingOrganizations": [NAME, ...] (optional)}: %v`, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Call{}, malformed("the body must be one JSON object, with nothing after it")
@@ -91,7 +105,8 @@ func ParseCall(body []byte) (Call, error) {
 // ParseQuery reads a Fabric query: path is /CHAINCODE/FUNCTION, or
 // /CHANNEL/CHAINCODE/FUNCTION for chaincode on another channel than the
 // shared one, and data, when given, the JSON array of the function's
-// arguments, all strings.
+// arguments, all strings, or a QueryData object, which may carry
+// transient data as well.
 func ParseQuery(path string, data []byte) (Call, error) {
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	if !strings.HasPrefix(path, "/") || len(parts) < 2 || len(parts) > 3 {
@@ -101,7 +116,16 @@ func ParseQuery(path string, data []byte) (Call, error) {
 	if len(parts) == 3 {
 		c.Channel = parts[0]
 	}
-	if len(bytes.TrimSpace(data)) > 0 {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '{' {
+		var q QueryData
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&q); err != nil {
+			return Call{}, malformed(`query data must be {"args": [STRING, ...], "transient": {KEY: BASE64 or {"text": STRING}, ...}}: %v`, err)
+		}
+		c.Args, c.Transient = q.Args, q.Transient
+	} else if len(data) > 0 {
 		if err := json.Unmarshal(data, &c.Args); err != nil {
 			return Call{}, malformed("query data must be the JSON array of the function's arguments, all strings "+
 				`(for example ["9f86d0..."]): %v`, err)
@@ -144,6 +168,17 @@ func (c Call) validate() error {
 		}
 	}
 	problems = append(problems, checkTransient(c.Transient)...)
+	seen := map[string]int{}
+	for i, org := range c.EndorsingOrganizations {
+		if j, dup := seen[org]; dup {
+			add("endorsingOrganizations[%d]: %q is endorsingOrganizations[%d] too", i, org, j)
+			continue
+		}
+		seen[org] = i
+		if org == "" {
+			add("endorsingOrganizations[%d]: empty; name a peer organisation of the network", i)
+		}
+	}
 	if len(problems) > 0 {
 		return malformed("%s", strings.Join(problems, "; "))
 	}
@@ -177,8 +212,9 @@ func signerOf(a *admin) (channel.Signer, error) {
 // (see WithIdentityKeys), else the organisation's built-in one (its
 // admin on a plan made before there was one), and handed to node's
 // Fabric Gateway service, which has the peers the chaincode's endorsement
-// policy needs endorse it (found by service discovery, node's own first)
-// and sends it to the ordering service. It returns once an orderer
+// policy needs endorse it (found by service discovery, node's own first),
+// or one peer of each of the call's EndorsingOrganizations, and sends it
+// to the ordering service. It returns once an orderer
 // accepted it. A chaincode's refusal is the result's code (its status)
 // and log. The
 // transaction ID comes from tx and the signer: the same body sent again
@@ -209,6 +245,10 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 		return chain.SubmitResult{}, fmt.Errorf("%w: the caller belongs to no member organisation of channel %s (its members: %s)", chain.ErrNotPermitted, ch.name, strings.Join(ch.orgs, ", "))
 	case !chain.MaySignFor(ctx, org):
 		return chain.SubmitResult{}, fmt.Errorf("%w: the caller belongs to no organisation %s, and may not sign as its identities", chain.ErrNotPermitted, org)
+	}
+	endorsers, err := l.endorsingMSPs(call, ch)
+	if err != nil {
+		return chain.SubmitResult{}, err
 	}
 	var signer channel.Signer
 	if call.Identity != "" {
@@ -242,7 +282,7 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 	ctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
 	defer cancel()
 
-	err = gatewaySubmit(ctx, p.conn, signer, inv)
+	err = gatewaySubmit(ctx, p.conn, signer, inv, endorsers)
 	var refused *lifecycle.StatusError
 	switch {
 	case err != nil && strings.Contains(err.Error(), "duplicate transaction found"):
@@ -256,6 +296,27 @@ func (l *ledger) Submit(ctx context.Context, node chain.PlannedNode, tx []byte) 
 		return chain.SubmitResult{}, fmt.Errorf("transaction %s via %s: %w", res.Hash, node.Name, err)
 	}
 	return res, nil
+}
+
+// endorsingMSPs are the MSP IDs of the organisations the call names to
+// endorse it, each a peer organisation of the network and a member of
+// channel ch; none when it names none.
+func (l *ledger) endorsingMSPs(call Call, ch fabricChannel) ([]string, error) {
+	var problems, out []string
+	for i, org := range call.EndorsingOrganizations {
+		switch {
+		case !slices.ContainsFunc(l.plan.Nodes, func(n chain.PlannedNode) bool { return n.Role == apis.RoleFull && n.Organization == org }):
+			problems = append(problems, fmt.Sprintf("endorsingOrganizations[%d]: %q is no peer organisation of the network", i, org))
+		case !ch.has(org):
+			problems = append(problems, fmt.Sprintf("endorsingOrganizations[%d]: %q is no member of channel %s (its members: %s)", i, org, ch.name, strings.Join(ch.orgs, ", ")))
+		default:
+			out = append(out, MSPID(org))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, malformed("%s", strings.Join(problems, "; "))
+	}
+	return out, nil
 }
 
 // resendAfter is how long a transaction an orderer took may stay out of
@@ -317,7 +378,8 @@ func statusCode(s int32) uint32 {
 // ParseQuery), evaluated through node's Fabric Gateway service (by a peer
 // of node's organisation, the one highest on the channel), signed by its
 // organisation's built-in application identity (its admin on a plan made
-// before there was one), and not sent for ordering. The value is the
+// before there was one), and not sent for ordering; a query with
+// transient data is evaluated by a peer of that organisation only. The value is the
 // chaincode's payload; a refusal is the result's code (the peer's status)
 // and log. The height is the channel's on node before the call, so that
 // the answer reflects at least that block.
@@ -369,7 +431,7 @@ func (l *ledger) Query(ctx context.Context, node chain.PlannedNode, path string,
 	if _, err := rand.Read(nonce); err != nil {
 		return res, err
 	}
-	inv, err := lifecycle.NewInvocation(signer, ch.name, call.Chaincode, call.Function, call.args(), nonce)
+	inv, err := lifecycle.NewPrivateInvocation(signer, ch.name, call.Chaincode, call.Function, call.args(), call.transientMap(), nonce)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", node.Name, err)
 	}

@@ -2,6 +2,7 @@ package asset
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 
@@ -118,4 +119,53 @@ func (c *Contract) ReadPrivateAsset(ctx contractapi.TransactionContextInterface,
 		return nil, fmt.Errorf("asset %s in collection %s is corrupt: %w", id, collection, err)
 	}
 	return &a, nil
+}
+
+// VerifyPrivateAsset reports whether the asset in the transient map under
+// TransientKey, as JSON {"id", "owner", "value", "details"}, is the one
+// collection (empty: the submitter's organisation's implicit collection)
+// holds: whether its hash is the hash every peer of the channel keeps.
+// A peer of an organisation that is no member of the collection answers
+// too, without seeing the asset; the caller shows what it claims. Call
+// it as a query: a transaction would carry the claim to the endorsers
+// only, but record nothing worth having.
+func (c *Contract) VerifyPrivateAsset(ctx contractapi.TransactionContextInterface, collection string) (bool, error) {
+	if collection == "" {
+		msp, err := submitter(ctx)
+		if err != nil {
+			return false, err
+		}
+		collection = implicitPrefix + msp
+	}
+	transient, err := ctx.GetStub().GetTransient()
+	if err != nil {
+		return false, fmt.Errorf("read the transient map: %w", err)
+	}
+	raw, ok := transient[TransientKey]
+	if !ok || len(raw) == 0 {
+		return false, fmt.Errorf("the transient map has no %q: give the asset there as JSON {\"id\", \"owner\", \"value\", \"details\"}", TransientKey)
+	}
+	var claim PrivateAsset
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&claim); err != nil {
+		return false, fmt.Errorf("transient %q is not JSON {\"id\": STRING, \"owner\": STRING, \"value\": NUMBER, \"details\": STRING}", TransientKey)
+	}
+	if err := checkID(claim.ID); err != nil {
+		return false, err
+	}
+	hash, err := ctx.GetStub().GetPrivateDataHash(collection, claim.ID)
+	if err != nil {
+		return false, fmt.Errorf("read the hash of asset %s in collection %s: %w", claim.ID, collection, err)
+	}
+	if hash == nil {
+		return false, fmt.Errorf("asset %s is not in collection %s", claim.ID, collection)
+	}
+	// CreatePrivateAsset stores the asset as json.Marshal writes it.
+	data, err := json.Marshal(claim)
+	if err != nil {
+		return false, err
+	}
+	sum := sha256.Sum256(data)
+	return bytes.Equal(sum[:], hash), nil
 }

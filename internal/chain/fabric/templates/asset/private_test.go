@@ -100,3 +100,42 @@ func TestPrivateAsset(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyPrivateAsset(t *testing.T) {
+	l := templatetest.NewLedger(start)
+	l.DefineCollection("org1Only", true, "Org1MSP")
+	c := asset.New()
+	tx := l.Begin("Org1MSP").WithTransient(map[string][]byte{asset.TransientKey: []byte(`{"id": "ring-1", "value": 5000, "details": "appraised by Smith"}`)})
+	if err := c.CreatePrivateAsset(tx.Ctx(), "org1Only"); err != nil {
+		t.Fatal(err)
+	}
+	tx.Commit()
+	verify := func(msp, claim string) (bool, error) {
+		return c.VerifyPrivateAsset(l.Begin(msp).WithTransient(map[string][]byte{asset.TransientKey: []byte(claim)}).Ctx(), "org1Only")
+	}
+	for _, tc := range []struct {
+		name, msp, claim string
+		want             bool
+		err              string
+	}{
+		{"the asset, by a member", "Org1MSP", `{"id": "ring-1", "owner": "Org1MSP", "value": 5000, "details": "appraised by Smith"}`, true, ""},
+		// A non-member has the hash, not the asset.
+		{"the asset, by a non-member", "Org2MSP", `{"details": "appraised by Smith", "value": 5000, "owner": "Org1MSP", "id": "ring-1"}`, true, ""},
+		{"another value", "Org2MSP", `{"id": "ring-1", "owner": "Org1MSP", "value": 4999, "details": "appraised by Smith"}`, false, ""},
+		{"another owner", "Org2MSP", `{"id": "ring-1", "owner": "Org2MSP", "value": 5000, "details": "appraised by Smith"}`, false, ""},
+		{"no such asset", "Org2MSP", `{"id": "ring-2", "owner": "Org1MSP", "value": 5000}`, false, "is not in collection"},
+		{"not JSON", "Org2MSP", `ring`, false, "is not JSON"},
+		{"unknown field", "Org2MSP", `{"id": "ring-1", "price": 1}`, false, "is not JSON"},
+	} {
+		got, err := verify(tc.msp, tc.claim)
+		if got != tc.want || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v, %v; want %v, error %q", tc.name, got, err, tc.want, tc.err)
+		}
+		if err != nil && (strings.Contains(err.Error(), "5000") || strings.Contains(err.Error(), "Smith")) {
+			t.Errorf("%s: the error quotes private data: %v", tc.name, err)
+		}
+	}
+	if _, err := c.VerifyPrivateAsset(l.Begin("Org2MSP").Ctx(), "org1Only"); err == nil || !strings.Contains(err.Error(), `has no "asset"`) {
+		t.Errorf("no transient: %v", err)
+	}
+}
