@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -68,26 +69,26 @@ func (c *Contract) CreatePrivateAsset(ctx contractapi.TransactionContextInterfac
 		// The message names no value: it is private.
 		return fmt.Errorf("transient %q is not JSON {\"id\": STRING, \"value\": NUMBER, \"details\": STRING}", TransientKey)
 	}
-	if err := checkID(in.ID); err != nil {
+	if err := checkPrivateID(in.ID); err != nil {
 		return err
 	}
 	if in.Value < 0 {
-		return fmt.Errorf("asset %s: the value is negative", in.ID)
+		return errors.New("the asset's value is negative")
 	}
 	// The hash is on every peer of the channel, member or not.
 	hash, err := ctx.GetStub().GetPrivateDataHash(collection, in.ID)
 	if err != nil {
-		return fmt.Errorf("read asset %s in collection %s: %w", in.ID, collection, err)
+		return fmt.Errorf("read the asset's hash in collection %s: %w", collection, err)
 	}
 	if hash != nil {
-		return fmt.Errorf("asset %s already exists in collection %s", in.ID, collection)
+		return fmt.Errorf("the asset already exists in collection %s", collection)
 	}
 	data, err := json.Marshal(PrivateAsset{ID: in.ID, Owner: msp, Value: in.Value, Details: in.Details})
 	if err != nil {
 		return err
 	}
 	if err := ctx.GetStub().PutPrivateData(collection, in.ID, data); err != nil {
-		return fmt.Errorf("write asset %s to collection %s: %w", in.ID, collection, err)
+		return fmt.Errorf("write the asset to collection %s: %w", collection, err)
 	}
 	return nil
 }
@@ -151,15 +152,15 @@ func (c *Contract) VerifyPrivateAsset(ctx contractapi.TransactionContextInterfac
 	if err := dec.Decode(&claim); err != nil {
 		return false, fmt.Errorf("transient %q is not JSON {\"id\": STRING, \"owner\": STRING, \"value\": NUMBER, \"details\": STRING}", TransientKey)
 	}
-	if err := checkID(claim.ID); err != nil {
+	if err := checkPrivateID(claim.ID); err != nil {
 		return false, err
 	}
 	hash, err := ctx.GetStub().GetPrivateDataHash(collection, claim.ID)
 	if err != nil {
-		return false, fmt.Errorf("read the hash of asset %s in collection %s: %w", claim.ID, collection, err)
+		return false, fmt.Errorf("read the asset's hash in collection %s: %w", collection, err)
 	}
 	if hash == nil {
-		return false, fmt.Errorf("asset %s is not in collection %s", claim.ID, collection)
+		return false, fmt.Errorf("the asset is not in collection %s", collection)
 	}
 	// CreatePrivateAsset stores the asset as json.Marshal writes it.
 	data, err := json.Marshal(claim)
@@ -168,4 +169,14 @@ func (c *Contract) VerifyPrivateAsset(ctx contractapi.TransactionContextInterfac
 	}
 	sum := sha256.Sum256(data)
 	return bytes.Equal(sum[:], hash), nil
+}
+
+// checkPrivateID checks an asset ID from the transient map as checkID
+// does, without quoting it: messages reach the peers' logs and the
+// caller, and the ID is private.
+func checkPrivateID(id string) error {
+	if checkID(id) != nil {
+		return errors.New("the asset ID in the transient map must be 1 to 128 letters, digits, '.', '_', '-' or ':'")
+	}
+	return nil
 }
