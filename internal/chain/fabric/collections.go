@@ -79,6 +79,9 @@ func collectionsConfig(plan *chain.Plan, c fabricChannel, cols, current []apis.C
 			index[col.Name] = i
 		}
 		var members string
+		// memberIDs are the members' MSP IDs, when the collection names
+		// them rather than a policy.
+		var memberIDs []string
 		switch {
 		case len(col.Members) > 0 && col.Policy != "":
 			errs.Add(field, "has members and a policy; give one")
@@ -90,6 +93,7 @@ func collectionsConfig(plan *chain.Plan, c fabricChannel, cols, current []apis.C
 				principals = append(principals, fmt.Sprintf("'%s.member'", id))
 			}
 			members = "OR(" + strings.Join(principals, ", ") + ")"
+			memberIDs = orgs
 		case len(col.Members) > 0:
 			var ids, principals []string
 			for j, m := range col.Members {
@@ -109,6 +113,7 @@ func collectionsConfig(plan *chain.Plan, c fabricChannel, cols, current []apis.C
 				}
 			}
 			slices.Sort(ids)
+			memberIDs = ids
 			for _, id := range ids {
 				principals = append(principals, fmt.Sprintf("'%s.member'", id))
 			}
@@ -127,6 +132,12 @@ func collectionsConfig(plan *chain.Plan, c fabricChannel, cols, current []apis.C
 		}
 		if col.MaxPeerCount < col.RequiredPeerCount {
 			errs.Add(field+".maxPeerCount", "%d is below requiredPeerCount %d", col.MaxPeerCount, col.RequiredPeerCount)
+		}
+		// An endorsing peer hands the data to other member peers: with
+		// fewer than requiredPeerCount of them every write would fail.
+		if others := memberPeers(plan, memberIDs) - 1; memberIDs != nil && col.RequiredPeerCount > 0 && int(col.RequiredPeerCount) > others {
+			errs.Add(field+".requiredPeerCount", "%d: the members have %d peers, so an endorsing peer has %d others to hand the data to and every write would fail; at most %d, or add peers first",
+				col.RequiredPeerCount, others+1, max(others, 0), max(others, 0))
 		}
 		var endorse string
 		if col.EndorsementPolicy != "" {
@@ -164,4 +175,16 @@ func collectionsConfig(plan *chain.Plan, c fabricChannel, cols, current []apis.C
 		return nil, errs
 	}
 	return pkg, nil
+}
+
+// memberPeers counts the peers of plan whose organisations' MSP IDs are
+// among ids.
+func memberPeers(plan *chain.Plan, ids []string) int {
+	n := 0
+	for _, pn := range plan.Nodes {
+		if pn.Role == apis.RoleFull && slices.Contains(ids, MSPID(pn.Organization)) {
+			n++
+		}
+	}
+	return n
 }

@@ -151,7 +151,15 @@ func TestCollectionsConfigProblems(t *testing.T) {
 			{Name: "b", Members: []string{"org1"}, RequiredPeerCount: -1, MaxPeerCount: -1},
 		}, nil, map[string]string{
 			"collections[0].maxPeerCount":      "1 is below requiredPeerCount 2",
+			"collections[0].requiredPeerCount": "the members have 1 peers, so an endorsing peer has 0 others",
 			"collections[1].requiredPeerCount": "-1: not below 0",
+		}},
+		// org1 and org2 have a peer each: one other to hand the data to.
+		{"member peers", []apis.Collection{
+			{Name: "two", Members: []string{"org1", "org2"}, RequiredPeerCount: 2, MaxPeerCount: 2},
+			{Name: "fits", Members: []string{"*"}, RequiredPeerCount: 1, MaxPeerCount: 1},
+		}, nil, map[string]string{
+			"collections[0].requiredPeerCount": "2: the members have 2 peers, so an endorsing peer has 1 others to hand the data to and every write would fail; at most 1",
 		}},
 		{"upgrade", []apis.Collection{
 			{Name: "kept", Members: []string{"org1", "org2"}, BlockToLive: 5},
