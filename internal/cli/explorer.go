@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -192,26 +194,70 @@ func newSubmitCmd(g *globals) *cobra.Command {
 }
 
 func newQueryCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var transientFile string
+	cmd := &cobra.Command{
 		Use:   "query NETWORK PATH [DATA]",
 		Short: "Query a network's application (for example: query mynet /account ADDRESS)",
-		Args:  cobra.RangeArgs(2, 3),
+		Long: `Query a network's application (for example: query mynet /account ADDRESS).
+On Fabric, PATH is /CHAINCODE/FUNCTION (or /CHANNEL/CHAINCODE/FUNCTION) and
+DATA its arguments as a JSON array of strings. --transient FILE (- for
+standard input) gives the chaincode's transient map, a JSON object of keys
+to base64 strings or {"text": STRING}: it goes in the request's body, never
+in a URL.`,
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
+			var res api.QueryAnswer
+			if transientFile != "" {
+				body, err := transientQuery(cmd, transientFile, args)
+				if err != nil {
+					return err
+				}
+				if err := c.Do(cmd.Context(), http.MethodPost, networkPath(args[0], "/query"), body, "application/json", &res); err != nil {
+					return err
+				}
+				return printObject(cmd.OutOrStdout(), outputOr(g.output, "yaml"), res)
+			}
 			q := url.Values{"path": {args[1]}}
 			if len(args) == 3 {
 				q.Set("data", args[2])
 			}
-			var res api.QueryAnswer
 			if err := c.Do(cmd.Context(), http.MethodGet, networkPath(args[0], "/query?"+q.Encode()), nil, "", &res); err != nil {
 				return err
 			}
 			return printObject(cmd.OutOrStdout(), outputOr(g.output, "yaml"), res)
 		},
 	}
+	cmd.Flags().StringVar(&transientFile, "transient", "", "file of the chaincode's transient map (Fabric; - for standard input)")
+	return cmd
+}
+
+// transientQuery is the body of POST .../query for args (NETWORK PATH
+// [DATA], DATA a JSON array of strings) with the transient map in file.
+func transientQuery(cmd *cobra.Command, file string, args []string) ([]byte, error) {
+	var raw []byte
+	var err error
+	if file == "-" {
+		raw, err = io.ReadAll(cmd.InOrStdin())
+	} else {
+		raw, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return nil, err
+	}
+	q := api.QueryRequest{Path: args[1], Transient: json.RawMessage(raw)}
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("--transient %s: not JSON; want an object of keys to base64 strings or {\"text\": STRING}", file)
+	}
+	if len(args) == 3 {
+		if err := json.Unmarshal([]byte(args[2]), &q.Args); err != nil {
+			return nil, fmt.Errorf("DATA %q: with --transient, a JSON array of strings: %w", args[2], err)
+		}
+	}
+	return json.Marshal(q)
 }
 
 // outputOr is the output format, with def for the table that a command

@@ -208,6 +208,13 @@ func TestFabricPrivateEndorsing(t *testing.T) {
 		}
 	}
 	t.Logf("both peers verify gem-1 from transient data in a query (true, and false for another value), in %.2fs", time.Since(start).Seconds())
+	// The same from the CLI, the transient map on standard input.
+	cl := cli{t: t, bin: filepath.Join(binDir, "chaindock"), dataDir: dataDir}
+	out, errOut, err := cl.run(fmt.Sprintf(`{"asset":{"text":%q}}`, truth), "query", name, "/asset/VerifyPrivateAsset", `["org1Own"]`, "--transient", "-", "-o", "json")
+	var cliAns api.QueryAnswer
+	if err != nil || json.Unmarshal([]byte(out), &cliAns) != nil || cliAns.Code != 0 || string(cliAns.Value) != "true" {
+		t.Fatalf("chaindock query --transient -: %v %s %s; want the claim verified", err, out, errOut)
+	}
 
 	// The URL form is refused.
 	q := url.Values{"path": {"/asset/VerifyPrivateAsset"}, "data": {`{"args":["org1Own"],"transient":{}}`}}
