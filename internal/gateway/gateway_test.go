@@ -194,7 +194,7 @@ func TestResenderWaits(t *testing.T) {
 			n.Status.Nodes = append(n.Status.Nodes, apis.NodeStatus{Name: node, Phase: apis.NodeRunning, Endpoints: map[string]string{"listen": "grpcs://" + node}})
 		}
 		g := New()
-		g.CommitTimeout, g.ResendAfter, g.Poll = 300*time.Millisecond, 100*time.Millisecond, 10*time.Millisecond
+		g.CommitTimeout, g.ResendAfter, g.Poll = 2*time.Second, 100*time.Millisecond, 10*time.Millisecond
 		if _, err := g.Submit(t.Context(), n, []byte("tx"), true); err == nil {
 			t.Fatalf("resend %s: a transaction never committed was reported committed", c.resend)
 		}
