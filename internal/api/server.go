@@ -115,6 +115,7 @@ func New(opts Options) *API {
 				r.Get("/networks/{name}", a.getNetwork)
 				r.Delete("/networks/{name}", a.deleteNetwork)
 				r.Put("/networks/{name}/scale", a.scaleNetwork)
+				r.Post("/networks/{name}/channels", a.addChannel)
 				r.Put("/networks/{name}/channels/{channel}", a.setChannelMembers)
 				r.Get("/networks/{name}/nodes", a.listNodes)
 				r.Get("/networks/{name}/nodes/{node}", a.getNode)

@@ -18,7 +18,43 @@ func newChannelCmd(g *globals) *cobra.Command {
 		Use:   "channel",
 		Short: "Change the channels of a running Fabric network",
 	}
-	cmd.AddCommand(newChannelSetCmd(g))
+	cmd.AddCommand(newChannelAddCmd(g), newChannelSetCmd(g))
+	return cmd
+}
+
+func newChannelAddCmd(g *globals) *cobra.Command {
+	var orgs []string
+	cmd := &cobra.Command{
+		Use:   "add NETWORK CHANNEL --orgs ORG[,ORG...]",
+		Short: "Add a channel of some organizations to a running Fabric network",
+		Long: `Add a channel to a running Fabric network's spec.fabric.channels, with the
+organizations given as its members (each with a running peer). Its genesis
+block is made as at creation, every orderer joins it, the members' peers join
+it and set their anchor peers there. Deploy contracts on it once the network
+is Running again ("contract deploy ... --channel CHANNEL"). Watch it with
+"get network NETWORK" or "wait".`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(orgs) == 0 {
+				return fmt.Errorf("give --orgs: the channel's member organizations, at least one")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(apis.FabricChannel{Name: args[1], Organizations: orgs})
+			var out apis.Network
+			if err := c.Do(cmd.Context(), http.MethodPost, networkPath(args[0], "/channels"), body, "application/json", &out); err != nil {
+				return err
+			}
+			if g.output != "table" {
+				return printObject(cmd.OutOrStdout(), g.output, out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "network/%s channel %s added: members %s\n", out.Metadata.Name, args[1], strings.Join(orgs, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&orgs, "orgs", nil, "the channel's member organizations, comma-separated")
 	return cmd
 }
 

@@ -32,8 +32,9 @@ var (
 )
 
 // Reconfiguring implements chain.ReconfigureReporter: the channels of
-// spec.fabric.channels whose members plan does not record as the spec's,
-// or whose change is recorded as under way. Peers are not added or
+// spec.fabric.channels being made (see addchannel.go), and those whose
+// members plan does not record as the spec's, or whose change is
+// recorded as under way. Peers are not added or
 // removed meanwhile: Reconfigure runs once the nodes are the spec's, and
 // joins the peers of an organisation it adds.
 func (d *Driver) Reconfiguring(spec *apis.NetworkSpec, plan *chain.Plan) string {
@@ -43,7 +44,8 @@ func (d *Driver) Reconfiguring(spec *apis.NetworkSpec, plan *chain.Plan) string 
 	var parts []string
 	for _, want := range spec.Fabric.Channels {
 		have, ok := planChannel(plan, want.Name)
-		if !ok {
+		if !ok || plan.Artifact(creatingPath(want.Name)) != nil {
+			parts = append(parts, fmt.Sprintf("channel %s: making it", want.Name))
 			continue
 		}
 		add, remove := memberChange(have.orgs, want.Organizations)
@@ -57,9 +59,11 @@ func (d *Driver) Reconfiguring(spec *apis.NetworkSpec, plan *chain.Plan) string 
 	return strings.Join(parts, "; ")
 }
 
-// Reconfigure implements chain.Reconfigurer: it brings the first channel
-// whose members as the plan records them are not the spec's to the spec,
-// and records its members once they are. A call is bounded (admitWait a
+// Reconfigure implements chain.Reconfigurer: it makes the first channel
+// of the spec the plan has no genesis block of, or is still making (see
+// addchannel.go), else brings the first channel whose members as the
+// plan records them are not the spec's to the spec, and records its
+// members once they are. A call is bounded (admitWait a
 // step); a step left undone is done on the next call. The organisations
 // being added or removed are recorded first (see changingPath), so that
 // a spec that changes again before the channel has the last one still
@@ -67,6 +71,34 @@ func (d *Driver) Reconfiguring(spec *apis.NetworkSpec, plan *chain.Plan) string 
 func (d *Driver) Reconfigure(ctx context.Context, n *apis.Network, plan *chain.Plan) (chain.Reconfigured, error) {
 	var res chain.Reconfigured
 	for _, want := range channelsOf(n)[1:] {
+		if plan.Artifact(BlockPath(want.name)) == nil || plan.Artifact(creatingPath(want.name)) != nil {
+			// A channel added to the running network (see addchannel.go).
+			if res.Plan != nil || res.Pending != "" {
+				res.Pending = strings.TrimPrefix(res.Pending+"; making channel "+want.name, "; ")
+				continue
+			}
+			if plan.Artifact(BlockPath(want.name)) == nil {
+				next, err := withNewChannel(n, plan, want)
+				if err != nil {
+					return res, err
+				}
+				plan, res.Plan = next, next
+			}
+			c, _ := planChannel(plan, want.name)
+			res.Pending = fmt.Sprintf("channel %s: making it", want.name)
+			done, waiting, err := d.makeChannel(ctx, n, plan, c)
+			if waiting != "" {
+				res.Pending += " (" + waiting + ")"
+			}
+			if err != nil || !done {
+				return res, err
+			}
+			next := *plan
+			next.Artifacts = slices.DeleteFunc(slices.Clone(plan.Artifacts), func(f runtime.File) bool { return f.Path == creatingPath(want.name) })
+			plan, res.Plan, res.Pending = &next, &next, ""
+			res.Done = fmt.Sprintf("channel %s made; its members are %s", want.name, strings.Join(c.orgs, ", "))
+			continue
+		}
 		have, ok := planChannel(plan, want.name)
 		if !ok {
 			return res, fmt.Errorf("channel %s: the plan has no genesis block of it", want.name)
@@ -232,10 +264,12 @@ func joinChannel(ctx context.Context, n *apis.Network, plan *chain.Plan, ch, org
 }
 
 // validateChannelChange checks how the members of spec.fabric.channels
-// change on a running network: the channels stay the ones it was created
-// with, in their order; an organisation added to one has a running peer
-// to join it; and a peer of a current member and an orderer run to make
-// and order the config update (status is the network as it runs).
+// change on a running network: the channels it has stay, in their order,
+// and new ones come at the end, every member with a running peer and an
+// orderer running to join them; an organisation added to one has a
+// running peer to join it; and a peer of a current member and an orderer
+// run to make and order the config update (status is the network as it
+// runs).
 func validateChannelChange(old, spec *apis.NetworkSpec, status *apis.NetworkStatus) apis.ErrorList {
 	var errs apis.ErrorList
 	var was, is []apis.FabricChannel
@@ -245,8 +279,8 @@ func validateChannelChange(old, spec *apis.NetworkSpec, status *apis.NetworkStat
 	if spec.Fabric != nil {
 		is = spec.Fabric.Channels
 	}
-	if !slices.EqualFunc(was, is, func(a, b apis.FabricChannel) bool { return a.Name == b.Name }) {
-		errs.Add("spec.fabric.channels", "channels are not added, removed or renamed on a running network; change their organizations")
+	if len(is) < len(was) || !slices.EqualFunc(was, is[:len(was)], func(a, b apis.FabricChannel) bool { return a.Name == b.Name }) {
+		errs.Add("spec.fabric.channels", "channels are not removed or renamed on a running network; change their organizations, or add a channel at the end")
 		return errs
 	}
 	running := map[string]bool{}
@@ -260,7 +294,19 @@ func validateChannelChange(old, spec *apis.NetworkSpec, status *apis.NetworkStat
 			orderer = orderer || up && s.Role == apis.RoleValidator
 		}
 	}
-	for i, c := range is {
+	for i, c := range is[len(was):] {
+		i += len(was)
+		p := apis.Index("spec.fabric.channels", i)
+		for j, o := range c.Organizations {
+			if !running[o] {
+				errs.Add(apis.Index(apis.Path(p, "organizations"), j), "organisation %s has no running peer to join channel %s", o, c.Name)
+			}
+		}
+		if status != nil && !orderer {
+			errs.Add(p, "no orderer runs to join channel %s", c.Name)
+		}
+	}
+	for i, c := range is[:len(was)] {
 		add, remove := memberChange(was[i].Organizations, c.Organizations)
 		if len(add) == 0 && len(remove) == 0 {
 			continue

@@ -96,6 +96,20 @@ func TestValidateChannelChange(t *testing.T) {
 		}, want: []string{"spec.fabric.channels"}},
 		{name: "a channel added", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Fabric.Channels = append(s.Fabric.Channels, apis.FabricChannel{Name: "solo", Organizations: []string{"org3"}})
+		}},
+		{name: "a channel added, a member's peer down", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
+			s.Fabric.Channels = append(s.Fabric.Channels, apis.FabricChannel{Name: "duo", Organizations: []string{"org1", "org3"}})
+			down(st, func(ns apis.NodeStatus) bool { return ns.Organization == "org3" })
+		}, want: []string{"spec.fabric.channels[1].organizations[1]"}},
+		{name: "a channel added, no orderer running", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
+			s.Fabric.Channels = append(s.Fabric.Channels, apis.FabricChannel{Name: "solo", Organizations: []string{"org3"}})
+			down(st, func(ns apis.NodeStatus) bool { return ns.Role == apis.RoleValidator })
+		}, want: []string{"spec.fabric.channels[1]"}},
+		{name: "a channel added before the others", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
+			s.Fabric.Channels = append([]apis.FabricChannel{{Name: "solo", Organizations: []string{"org3"}}}, s.Fabric.Channels...)
+		}, want: []string{"spec.fabric.channels"}},
+		{name: "a channel removed", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
+			s.Fabric.Channels = nil
 		}, want: []string{"spec.fabric.channels"}},
 		{name: "org2 leaves the network, named in the channel still", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Organizations = slices.Delete(s.Organizations, 1, 2)

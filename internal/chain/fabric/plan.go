@@ -271,7 +271,13 @@ func genesisBlock(c fabricChannel, n *apis.Network, orgs map[string]*org, ordere
 		})
 	}
 	spec.OrdererOrgs = []channel.Organization{ord}
-	if n.Spec.Fabric.IsBFT() {
+	return marshalGenesis(spec, n.Spec.Fabric.IsBFT())
+}
+
+// marshalGenesis is the genesis block of spec, with BFT ordering when
+// bft, as the plan keeps it.
+func marshalGenesis(spec channel.Spec, bft bool) ([]byte, error) {
+	if bft {
 		spec.Consensus = channel.ConsensusBFT
 	}
 	block, err := channel.GenesisBlock(spec)
