@@ -38,20 +38,8 @@ is Running again ("contract deploy ... --channel CHANNEL"). Watch it with
 			if len(orgs) == 0 {
 				return fmt.Errorf("give --orgs: the channel's member organizations, at least one")
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
 			body, _ := json.Marshal(apis.FabricChannel{Name: args[1], Organizations: orgs})
-			var out apis.Network
-			if err := c.Do(cmd.Context(), http.MethodPost, networkPath(args[0], "/channels"), body, "application/json", &out); err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, out)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "network/%s channel %s added: members %s\n", out.Metadata.Name, args[1], strings.Join(orgs, ", "))
-			return nil
+			return sendChannel(cmd, g, http.MethodPost, networkPath(args[0], "/channels"), body, "channel "+args[1]+" added: members "+strings.Join(orgs, ", "))
 		},
 	}
 	cmd.Flags().StringSliceVar(&orgs, "orgs", nil, "the channel's member organizations, comma-separated")
@@ -76,22 +64,28 @@ Watch the change with "get network NETWORK" or "wait".`,
 			if len(orgs) == 0 {
 				return fmt.Errorf("give --orgs: the channel's member organizations, at least one")
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
 			body, _ := json.Marshal(api.ChannelMembersRequest{Organizations: orgs})
-			var out apis.Network
-			if err := c.Do(cmd.Context(), http.MethodPut, networkPath(args[0], "/channels/"+url.PathEscape(args[1])), body, "application/json", &out); err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, out)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "network/%s channel %s: members %s\n", out.Metadata.Name, args[1], strings.Join(orgs, ", "))
-			return nil
+			return sendChannel(cmd, g, http.MethodPut, networkPath(args[0], "/channels/"+url.PathEscape(args[1])), body, "channel "+args[1]+": members "+strings.Join(orgs, ", "))
 		},
 	}
 	cmd.Flags().StringSliceVar(&orgs, "orgs", nil, "the channel's member organizations, comma-separated")
 	return cmd
+}
+
+// sendChannel sends a channel request and shows the network it answers
+// with, or says done in the table form.
+func sendChannel(cmd *cobra.Command, g *globals, method, path string, body []byte, done string) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	var out apis.Network
+	if err := c.Do(cmd.Context(), method, path, body, "application/json", &out); err != nil {
+		return err
+	}
+	if g.output != "table" {
+		return printObject(cmd.OutOrStdout(), g.output, out)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "network/%s %s\n", out.Metadata.Name, done)
+	return nil
 }

@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -224,28 +222,7 @@ func TestFabricPrivateEndorsing(t *testing.T) {
 	}
 
 	// Neither the store nor the server's log has the transient bytes.
-	entries, err := os.ReadDir(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	searched := 0
-	for _, e := range append(entries, nil) {
-		path := srv.LogPath()
-		if e != nil {
-			if !e.Type().IsRegular() {
-				continue
-			}
-			path = filepath.Join(dataDir, e.Name())
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		searched++
-		if bytes.Contains(b, []byte(secret)) {
-			t.Fatalf("%s has the transient data", path)
-		}
-	}
+	searched := noSecretIn(t, srv, dataDir, secret)
 	t.Logf("%d files of the platform's (store and log): no transient bytes", searched)
 
 	n, err := c.GetNetwork(ctx, name)

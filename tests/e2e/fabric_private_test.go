@@ -174,28 +174,7 @@ func TestFabricPrivateData(t *testing.T) {
 	}
 	// Nor do the platform's store and log (the peers' private data
 	// stores, under the nodes' directories, are where it belongs).
-	entries, err := os.ReadDir(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	searched := 0
-	for _, e := range append(entries, nil) {
-		path := srv.LogPath()
-		if e != nil {
-			if !e.Type().IsRegular() {
-				continue
-			}
-			path = filepath.Join(dataDir, e.Name())
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		searched++
-		if bytes.Contains(b, []byte(secret)) {
-			t.Fatalf("%s has the transient data", path)
-		}
-	}
+	searched := noSecretIn(t, srv, dataDir, secret)
 	t.Logf("transaction %s, %d bytes in the explorer, and %d files of the platform's (store and log): no transient bytes", hash, len(tx.Data), searched)
 
 	// A collection both organisations keep: org2 writes, both read.
@@ -260,4 +239,34 @@ func TestFabricPrivateData(t *testing.T) {
 	t.Logf("org3-peer-0 admitted %.1fs after the request, with org3's approval of the definition with collections", time.Since(asked).Seconds())
 
 	deleteFabricNetwork(t, srv, dataDir, n)
+}
+
+// noSecretIn fails t if secret is in a file of the server's data
+// directory (its store) or in its log, and returns how many files it
+// searched.
+func noSecretIn(t *testing.T, srv *framework.Server, dataDir, secret string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	searched := 0
+	for _, e := range append(entries, nil) {
+		path := srv.LogPath()
+		if e != nil {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			path = filepath.Join(dataDir, e.Name())
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		searched++
+		if bytes.Contains(b, []byte(secret)) {
+			t.Fatalf("%s has the transient data", path)
+		}
+	}
+	return searched
 }
