@@ -29,6 +29,19 @@ import (
 // its genesis block is in the plan, and its nodes have yet to join it.
 func creatingPath(name string) string { return dirChannel + "/" + name + ".creating" }
 
+// channelMade says why channel name of plan, one of spec.fabric.channels,
+// cannot be used yet: a channel added to the running network is not
+// until its genesis block is recorded and its nodes have joined it.
+func channelMade(plan *chain.Plan, name string) error {
+	switch {
+	case plan == nil || name == plan.ChainID:
+		return nil
+	case plan.Artifact(BlockPath(name)) == nil || plan.Artifact(creatingPath(name)) != nil:
+		return fmt.Errorf("channel %s is being made: its nodes have not all joined it yet; try again once the network says it is made", name)
+	}
+	return nil
+}
+
 // ValidateNewChannel checks channel c, to be appended to spec.fabric.channels
 // of a running network, as validateChannels checks those a network is
 // created with. The errors about c name its fields (name,

@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -92,10 +93,11 @@ func TestReconfigureMakesChannel(t *testing.T) {
 	if got := d.Reconfiguring(&n.Spec, &plan); !strings.Contains(got, "channel pair: making it") {
 		t.Errorf("before: %q under way, want channel pair being made", got)
 	}
+	// The first call records the block, and joins nothing: a block made
+	// again would differ, so no node may have one the plan lacks.
 	res, err := d.Reconfigure(t.Context(), n, &plan)
-	// Nothing runs: the orderer's participation API does not answer.
-	if err == nil || !strings.Contains(err.Error(), "orderer-0") {
-		t.Fatalf("nothing running: %v; want an error naming orderer-0", err)
+	if err != nil {
+		t.Fatalf("recording the block: %v", err)
 	}
 	if !strings.Contains(res.Pending, "channel pair: making it") {
 		t.Errorf("pending %q, want channel pair being made", res.Pending)
@@ -117,8 +119,28 @@ func TestReconfigureMakesChannel(t *testing.T) {
 	if got := d.Reconfiguring(&n.Spec, res.Plan); !strings.Contains(got, "channel pair: making it") {
 		t.Errorf("block recorded: %q under way, want channel pair being made", got)
 	}
-	// The next call makes no other block: the one recorded is joined.
-	again, _ := d.Reconfigure(t.Context(), n, res.Plan)
+	// Until its nodes have joined it, the channel is not open to readers
+	// of the explorer, calls nor contracts; the index follows it already,
+	// to have its blocks once they are.
+	if !slices.Contains(d.Channels(res.Plan), "pair") {
+		t.Error("the explorer does not follow a channel being made")
+	}
+	if _, err := ChannelMembers(res.Plan, "pair"); err == nil || !strings.Contains(err.Error(), "being made") {
+		t.Errorf("members of a channel being made: %v; want it refused", err)
+	}
+	if _, err := (&ledger{plan: res.Plan}).callChannel("pair"); err == nil || !strings.Contains(err.Error(), "being made") {
+		t.Errorf("a call on a channel being made: %v; want it refused", err)
+	}
+	if _, err := deployChannel(n, res.Plan, "pair"); !errors.Is(err, chain.ErrContractRefused) {
+		t.Errorf("a contract on a channel being made: %v; want it refused", err)
+	}
+	// The next call makes no other block: the one recorded is joined,
+	// and as nothing runs, the orderer's participation API does not
+	// answer.
+	again, err := d.Reconfigure(t.Context(), n, res.Plan)
+	if err == nil || !strings.Contains(err.Error(), "orderer-0") {
+		t.Fatalf("nothing running: %v; want an error naming orderer-0", err)
+	}
 	if again.Plan != nil {
 		t.Error("a second call changed the plan while the orderers cannot be reached")
 	}
@@ -127,6 +149,9 @@ func TestReconfigureMakesChannel(t *testing.T) {
 	done.Artifacts = slices.DeleteFunc(slices.Clone(res.Plan.Artifacts), func(f runtime.File) bool { return f.Path == creatingPath("pair") })
 	if got := d.Reconfiguring(&n.Spec, &done); got != "" {
 		t.Errorf("made: %q under way, want nothing", got)
+	}
+	if _, err := deployChannel(n, &done, "pair"); err != nil || !slices.Contains(d.Channels(&done), "pair") {
+		t.Errorf("a channel made: contracts %v, explorer's channels %v; want it open", err, d.Channels(&done))
 	}
 	if res, err := d.Reconfigure(t.Context(), n, &done); err != nil || res.Plan != nil || res.Pending != "" {
 		t.Errorf("made: %+v, %v; want nothing to do", res, err)

@@ -172,7 +172,7 @@ func (d *Driver) DeployContract(ctx context.Context, n *apis.Network, req chain.
 	if err != nil {
 		return chain.ContractResult{}, err
 	}
-	c, err := deployChannel(n, req.Channel)
+	c, err := deployChannel(n, req.Plan, req.Channel)
 	if err != nil {
 		return chain.ContractResult{}, err
 	}
@@ -344,17 +344,21 @@ func (dep *deployment) close() {
 
 // deployChannel is the channel a contract goes on: name, one of the
 // network's channels, or the shared one when name is empty.
-func deployChannel(n *apis.Network, name string) (fabricChannel, error) {
+func deployChannel(n *apis.Network, plan *chain.Plan, name string) (fabricChannel, error) {
 	channels := channelsOf(n)
 	if name == "" {
 		return channels[0], nil
 	}
 	var names []string
 	for _, c := range channels {
-		if c.name == name {
-			return c, nil
+		if c.name != name {
+			names = append(names, c.name)
+			continue
 		}
-		names = append(names, c.name)
+		if err := channelMade(plan, name); err != nil {
+			return c, fmt.Errorf("%w: %v", chain.ErrContractRefused, err) //nolint:errorlint // callers classify by the sentinel alone; the cause is told
+		}
+		return c, nil
 	}
 	return fabricChannel{}, apis.ErrorList{{Field: "channel", Detail: fmt.Sprintf("network %s has no channel %q (its channels: %s)", n.Metadata.Name, name, strings.Join(names, ", "))}}
 }

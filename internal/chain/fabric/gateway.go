@@ -339,6 +339,11 @@ func (l *ledger) callChannel(name string) (fabricChannel, error) {
 	if !ok {
 		return ch, malformed("channel: %q is no channel of the network (its channels: %s)", name, strings.Join(append([]string{l.plan.ChainID}, planChannelNames(l.plan)...), ", "))
 	}
+	if name != "" {
+		if err := channelMade(l.plan, name); err != nil {
+			return ch, err
+		}
+	}
 	return ch, nil
 }
 

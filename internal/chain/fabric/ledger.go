@@ -38,6 +38,8 @@ func (d *Driver) LedgerWith(plan *chain.Plan) chain.Ledger {
 
 // Channels implements chain.ChannelLedgers: the channels of
 // spec.fabric.channels that the plan made, in its order.
+// A channel still being made is among them: until its peers have joined
+// it, reading it fails, and the index catches up once they have.
 func (d *Driver) Channels(plan *chain.Plan) []string { return planChannelNames(plan) }
 
 // ChannelLedger implements chain.ChannelLedgers: the ledger of channel ch,
@@ -45,7 +47,7 @@ func (d *Driver) Channels(plan *chain.Plan) []string { return planChannelNames(p
 // that member's admin. It reads blocks (LatestHeight, Blocks); calls go
 // through LedgerWith's, which knows every channel.
 func (d *Driver) ChannelLedger(plan *chain.Plan, ch string) (chain.Ledger, error) {
-	members, err := ChannelMembers(plan, ch)
+	members, err := channelMembers(plan, ch)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,16 @@ func (d *Driver) ChannelLedger(plan *chain.Plan, ch string) (chain.Ledger, error
 // ChannelMembers are the member organisations of channel ch of
 // spec.fabric.channels as plan has them: once a change of its members
 // is done, not when it is asked for.
+// A channel still being made has none yet.
 func ChannelMembers(plan *chain.Plan, ch string) ([]string, error) {
+	if err := channelMade(plan, ch); err != nil {
+		return nil, err
+	}
+	return channelMembers(plan, ch)
+}
+
+// channelMembers is ChannelMembers of a channel made or being made.
+func channelMembers(plan *chain.Plan, ch string) ([]string, error) {
 	if ch == "" || ch == plan.ChainID {
 		return nil, fmt.Errorf("the plan has no channel %q besides %s", ch, plan.ChainID)
 	}

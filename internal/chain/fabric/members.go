@@ -78,11 +78,15 @@ func (d *Driver) Reconfigure(ctx context.Context, n *apis.Network, plan *chain.P
 				continue
 			}
 			if plan.Artifact(BlockPath(want.name)) == nil {
+				// The block is stored before any node joins it: a
+				// block made again would differ (its nonce and time), and
+				// nodes joined with two would never agree.
 				next, err := withNewChannel(n, plan, want)
 				if err != nil {
 					return res, err
 				}
-				plan, res.Plan = next, next
+				res.Plan, res.Pending = next, fmt.Sprintf("channel %s: making it (its genesis block recorded)", want.name)
+				return res, nil
 			}
 			c, _ := planChannel(plan, want.name)
 			res.Pending = fmt.Sprintf("channel %s: making it", want.name)
@@ -285,6 +289,10 @@ func validateChannelChange(old, spec *apis.NetworkSpec, status *apis.NetworkStat
 	}
 	running := map[string]bool{}
 	orderer := false
+	// down are the nodes not running, by organisation ("" for the
+	// orderers): a channel being made is joined by every orderer and
+	// every peer of its members.
+	down := map[string][]string{}
 	if status != nil {
 		for _, s := range status.Nodes {
 			up := s.Phase == apis.NodeRunning && !s.Joining
@@ -292,18 +300,31 @@ func validateChannelChange(old, spec *apis.NetworkSpec, status *apis.NetworkStat
 				running[s.Organization] = true
 			}
 			orderer = orderer || up && s.Role == apis.RoleValidator
+			switch {
+			case up:
+			case s.Role == apis.RoleValidator:
+				down[""] = append(down[""], s.Name)
+			case s.Role == apis.RoleFull:
+				down[s.Organization] = append(down[s.Organization], s.Name)
+			}
 		}
 	}
 	for i, c := range is[len(was):] {
 		i += len(was)
 		p := apis.Index("spec.fabric.channels", i)
 		for j, o := range c.Organizations {
-			if !running[o] {
+			switch {
+			case !running[o]:
 				errs.Add(apis.Index(apis.Path(p, "organizations"), j), "organisation %s has no running peer to join channel %s", o, c.Name)
+			case len(down[o]) > 0:
+				errs.Add(apis.Index(apis.Path(p, "organizations"), j), "%v of organisation %s do not run: every peer of a member joins channel %s as it is made", down[o], o, c.Name)
 			}
 		}
-		if status != nil && !orderer {
+		switch {
+		case status != nil && !orderer:
 			errs.Add(p, "no orderer runs to join channel %s", c.Name)
+		case len(down[""]) > 0:
+			errs.Add(p, "%v do not run: every orderer joins channel %s as it is made", down[""], c.Name)
 		}
 	}
 	for i, c := range is[:len(was)] {

@@ -105,6 +105,16 @@ func TestValidateChannelChange(t *testing.T) {
 			s.Fabric.Channels = append(s.Fabric.Channels, apis.FabricChannel{Name: "solo", Organizations: []string{"org3"}})
 			down(st, func(ns apis.NodeStatus) bool { return ns.Role == apis.RoleValidator })
 		}, want: []string{"spec.fabric.channels[1]"}},
+		// Every peer of a member and every orderer joins a new channel:
+		// one down, while others run, holds it up.
+		{name: "a channel added, one of a member's peers down", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
+			s.Fabric.Channels = append(s.Fabric.Channels, apis.FabricChannel{Name: "duo", Organizations: []string{"org1", "org3"}})
+			st.Nodes = append(st.Nodes, apis.NodeStatus{Name: "org1-peer-1", Role: apis.RoleFull, Organization: "org1", Phase: apis.NodeCrashed})
+		}, want: []string{"spec.fabric.channels[1].organizations[0]"}},
+		{name: "a channel added, one orderer down", change: func(s *apis.NetworkSpec, st *apis.NetworkStatus) {
+			s.Fabric.Channels = append(s.Fabric.Channels, apis.FabricChannel{Name: "solo", Organizations: []string{"org3"}})
+			st.Nodes = append(st.Nodes, apis.NodeStatus{Name: "orderer-1", Role: apis.RoleValidator, Phase: apis.NodeCrashed})
+		}, want: []string{"spec.fabric.channels[1]"}},
 		{name: "a channel added before the others", change: func(s *apis.NetworkSpec, _ *apis.NetworkStatus) {
 			s.Fabric.Channels = append([]apis.FabricChannel{{Name: "solo", Organizations: []string{"org3"}}}, s.Fabric.Channels...)
 		}, want: []string{"spec.fabric.channels"}},
