@@ -117,14 +117,11 @@ func addBFTConsenter(channelID string, config *cb.Config, ordererMSPID string, c
 	if err := setBFTConsenters(&tx, mapping); err != nil {
 		return fail(err)
 	}
-	if err := editEndpoint(&tx, org, addr, true); err != nil {
-		return fail(err)
-	}
-	req, err := ordererGroup.admins(config)
+	u, err := endpointUpdate(channelID, config, &tx, org, addr, true)
 	if err != nil {
 		return fail(err)
 	}
-	return newUpdate(channelID, &tx, req)
+	return u, nil
 }
 
 func removeBFTConsenter(channelID string, config *cb.Config, ordererMSPID string, addr Address) (*Update, error) {
@@ -150,14 +147,11 @@ func removeBFTConsenter(channelID string, config *cb.Config, ordererMSPID string
 	if err := setBFTConsenters(&tx, slices.Delete(slices.Clone(mapping), i, i+1)); err != nil {
 		return fail(err)
 	}
-	if err := editEndpoint(&tx, org, addr, false); err != nil {
-		return fail(err)
-	}
-	req, err := ordererGroup.admins(config)
+	u, err := endpointUpdate(channelID, config, &tx, org, addr, false)
 	if err != nil {
 		return fail(err)
 	}
-	return newUpdate(channelID, &tx, req)
+	return u, nil
 }
 
 // setBFTConsenters writes mapping to tx's Orderers value and the

@@ -102,14 +102,11 @@ func AddConsenter(channelID string, config *cb.Config, ordererMSPID string, c Co
 	}); err != nil {
 		return fail(err)
 	}
-	if err := editEndpoint(&tx, org, addr, true); err != nil {
-		return fail(err)
-	}
-	req, err := ordererGroup.admins(config)
+	u, err := endpointUpdate(channelID, config, &tx, org, addr, true)
 	if err != nil {
 		return fail(err)
 	}
-	return newUpdate(channelID, &tx, req)
+	return u, nil
 }
 
 // RemoveConsenter is the update that takes the consenter at addr out of
@@ -145,18 +142,29 @@ func RemoveConsenter(channelID string, config *cb.Config, ordererMSPID string, a
 	if err := tx.Orderer().RemoveConsenter(cfg.EtcdRaft.Consenters[i]); err != nil {
 		return fail(err)
 	}
-	if err := editEndpoint(&tx, org, addr, false); err != nil {
-		return fail(err)
-	}
-	req, err := ordererGroup.admins(config)
+	u, err := endpointUpdate(channelID, config, &tx, org, addr, false)
 	if err != nil {
 		return fail(err)
 	}
-	return newUpdate(channelID, &tx, req)
+	return u, nil
 }
 
 // editEndpoint adds addr to orderer organisation org's endpoints in tx,
 // or takes it out, unless it is there or not already.
+// endpointUpdate adds addr to organisation org's orderer endpoints, or
+// takes it out, in tx, which changes the consenters, and makes the update
+// of it that the orderer organisations' admins sign.
+func endpointUpdate(channelID string, config *cb.Config, tx *configtx.ConfigTx, org orgMSP, addr Address, add bool) (*Update, error) {
+	if err := editEndpoint(tx, org, addr, add); err != nil {
+		return nil, err
+	}
+	req, err := ordererGroup.admins(config)
+	if err != nil {
+		return nil, err
+	}
+	return newUpdate(channelID, tx, req)
+}
+
 func editEndpoint(tx *configtx.ConfigTx, org orgMSP, addr Address, add bool) error {
 	oo := tx.Orderer().Organization(org.Group)
 	ends, err := endpoints(oo)
