@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
-	"github.com/chaindock/chaindock/internal/store"
 )
 
 // TestAddChannel: a channel is appended to a running Fabric network's
@@ -24,37 +22,13 @@ func TestAddChannel(t *testing.T) {
 			Organizations: []apis.OrganizationNodes{{Name: "org1", Peers: 1}, {Name: "org2", Peers: 1}, {Name: "org3", Peers: 1}},
 			Fabric:        &apis.FabricSpec{Orderers: 1, Channels: []apis.FabricChannel{{Name: "pair", Organizations: []string{"org1", "org2"}}}}},
 	}
-	apis.SetDefaults(n)
-	o, err := store.NetworkToObject(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o, err = tn.store.Create(t.Context(), o); err != nil {
-		t.Fatal(err)
-	}
-	n.Metadata.UID = o.UID
-	tn.planNetwork(n)
+	tn.storeFabric(n)
 
 	const path = "/api/v1/networks/fab/channels"
 	tn.must(a1, "POST", path, `{"name":"late","organizations":["org1","org3"]}`, 409) // not running yet
 
 	// Running, every node of the spec up but org3's peer.
-	now := time.Now().UTC()
-	n, _ = store.ObjectToNetwork(o)
-	n.Status.Phase, n.Status.RunningSince = apis.PhaseRunning, &now
-	for _, ns := range n.Spec.Nodes() {
-		phase := apis.NodeRunning
-		if ns.Organization == "org3" {
-			phase = apis.NodeCrashed
-		}
-		n.Status.Nodes = append(n.Status.Nodes, apis.NodeStatus{Name: ns.Name, Role: ns.Role, Organization: ns.Organization, Phase: phase})
-	}
-	if o, err = store.NetworkToObject(n); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tn.store.UpdateStatus(t.Context(), o); err != nil {
-		t.Fatal(err)
-	}
+	tn.runFabric("fab", "org3")
 
 	for _, tc := range []struct {
 		body  string

@@ -32,21 +32,12 @@ func TestExplorerChannels(t *testing.T) {
 			Fabric: &apis.FabricSpec{Orderers: 1, Channel: "everyone",
 				Channels: []apis.FabricChannel{{Name: "solo", Organizations: []string{"org2"}}}}},
 	}
-	apis.SetDefaults(n)
-	o, err := store.NetworkToObject(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o, err = tn.store.Create(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	n.Metadata.UID = o.UID
-	tn.planNetwork(n)
+	tn.storeFabric(n)
 	// Two blocks on the shared channel, three on solo, each with one
 	// transaction whose hash names its channel.
 	hash := func(ch string, h int64) string { return fmt.Sprintf("%X%056X", fmt.Sprintf("%-4s", ch)[:4], h) }
 	for ch, top := range map[string]int64{"": 2, "solo": 3} {
-		key := store.LedgerKey(o.UID, ch)
+		key := store.LedgerKey(n.Metadata.UID, ch)
 		var blocks []store.Block
 		for h := int64(1); h <= top; h++ {
 			blocks = append(blocks, store.Block{NetworkUID: key, Height: h, Hash: hash("blk"+ch, h), Time: time.Unix(h, 0), NumTxs: 1,

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chaindock/chaindock/internal/api"
 	"github.com/chaindock/chaindock/internal/apis"
@@ -34,6 +35,44 @@ func (tn *tenants) fabricNetwork(name, consortium string) *chain.Plan {
 			Organizations: []apis.OrganizationNodes{{Name: "org1", Peers: 1}, {Name: "org2", Peers: 1}},
 			Fabric:        &apis.FabricSpec{Orderers: 1}},
 	}
+	return tn.storeFabric(n)
+}
+
+// runFabric records stored network name as Running, every node of its
+// spec up but those of organisation down, when given, which crashed.
+func (tn *tenants) runFabric(name, down string) *apis.Network {
+	tn.t.Helper()
+	o, err := tn.store.Get(tn.t.Context(), apis.KindNetwork, name)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	n, err := store.ObjectToNetwork(o)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	n.Status.Phase, n.Status.RunningSince = apis.PhaseRunning, &now
+	for _, ns := range n.Spec.Nodes() {
+		phase := apis.NodeRunning
+		if ns.Organization == down {
+			phase = apis.NodeCrashed
+		}
+		n.Status.Nodes = append(n.Status.Nodes, apis.NodeStatus{Name: ns.Name, Role: ns.Role, Organization: ns.Organization, Phase: phase})
+	}
+	if o, err = store.NetworkToObject(n); err != nil {
+		tn.t.Fatal(err)
+	}
+	if _, err := tn.store.UpdateStatus(tn.t.Context(), o); err != nil {
+		tn.t.Fatal(err)
+	}
+	return n
+}
+
+// storeFabric stores Fabric network n, with its defaults and the UID the
+// store gives it, and its plan, as the controller would before starting
+// its nodes.
+func (tn *tenants) storeFabric(n *apis.Network) *chain.Plan {
+	tn.t.Helper()
 	apis.SetDefaults(n)
 	o, err := store.NetworkToObject(n)
 	if err != nil {
@@ -43,13 +82,6 @@ func (tn *tenants) fabricNetwork(name, consortium string) *chain.Plan {
 		tn.t.Fatal(err)
 	}
 	n.Metadata.UID = o.UID
-	return tn.planNetwork(n)
-}
-
-// planNetwork plans Fabric network n, stored with its UID, and stores
-// the plan, as the controller would before starting its nodes.
-func (tn *tenants) planNetwork(n *apis.Network) *chain.Plan {
-	tn.t.Helper()
 	d := fabric.New()
 	ports := map[string]map[string]int{}
 	next := 41000

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
@@ -25,30 +24,10 @@ func TestScaleWhileMembersChange(t *testing.T) {
 			Organizations: []apis.OrganizationNodes{{Name: "org1", Peers: 1}, {Name: "org2", Peers: 1}, {Name: "org3", Peers: 1}},
 			Fabric:        &apis.FabricSpec{Orderers: 1, Channels: []apis.FabricChannel{{Name: "pair", Organizations: []string{"org1", "org2"}}}}},
 	}
-	apis.SetDefaults(n)
-	o, err := store.NetworkToObject(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o, err = tn.store.Create(t.Context(), o); err != nil {
-		t.Fatal(err)
-	}
-	n.Metadata.UID = o.UID
-	plan := tn.planNetwork(n)
+	plan := tn.storeFabric(n)
 
 	// Running, every node of the spec up.
-	now := time.Now().UTC()
-	n, _ = store.ObjectToNetwork(o)
-	n.Status.Phase, n.Status.RunningSince = apis.PhaseRunning, &now
-	for _, ns := range n.Spec.Nodes() {
-		n.Status.Nodes = append(n.Status.Nodes, apis.NodeStatus{Name: ns.Name, Role: ns.Role, Organization: ns.Organization, Phase: apis.NodeRunning})
-	}
-	if o, err = store.NetworkToObject(n); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tn.store.UpdateStatus(t.Context(), o); err != nil {
-		t.Fatal(err)
-	}
+	n = tn.runFabric("fab", "")
 
 	tn.must(a1, "PUT", "/api/v1/networks/fab/channels/pair", `{"organizations":["org1","org2","org3"]}`, 202)
 	b := tn.must(a1, "PUT", "/api/v1/networks/fab/scale", `{"organization":"org3","peers":2}`, 409)
