@@ -16,11 +16,13 @@ import (
 	"github.com/chaindock/chaindock/internal/runtime"
 )
 
-func blockConfig(t *testing.T, plan *chain.Plan) *cb.Config {
+// blockConfig is the configuration of the genesis block of channel ch
+// among plan's artifacts.
+func blockConfig(t *testing.T, plan *chain.Plan, ch string) *cb.Config {
 	t.Helper()
-	raw := plan.Artifact(BlockPath("pair"))
+	raw := plan.Artifact(BlockPath(ch))
 	if raw == nil {
-		t.Fatal("the plan has no genesis block of pair")
+		t.Fatalf("the plan has no genesis block of %s", ch)
 	}
 	var b cb.Block
 	if err := proto.Unmarshal(raw, &b); err != nil {
@@ -107,7 +109,7 @@ func TestReconfigureMakesChannel(t *testing.T) {
 	}
 	// The same configuration; the block's header has the time it was
 	// made.
-	if got, want := blockConfig(t, res.Plan), blockConfig(t, created); !proto.Equal(got, want) {
+	if got, want := blockConfig(t, res.Plan, "pair"), blockConfig(t, created, "pair"); !proto.Equal(got, want) {
 		t.Errorf("genesis block of pair: configuration %v, not the one Plan makes, %v", got, want)
 	}
 	if rec := res.Plan.Artifact(membersPath("pair")); string(rec) != `["org1","org2"]` {

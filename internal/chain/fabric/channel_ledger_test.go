@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/chaindock/chaindock/internal/apis"
-	"github.com/chaindock/chaindock/internal/chain"
 )
 
 // TestChannelLedgers: the driver names the plan's channels besides the
@@ -15,27 +14,11 @@ import (
 func TestChannelLedgers(t *testing.T) {
 	n := decode(t, "two-orgs.good.yaml")
 	d := New()
-	plan := func() *chain.Plan {
-		ports := map[string]map[string]int{}
-		next := 40000
-		for _, ns := range n.Spec.Nodes() {
-			ports[ns.Name] = map[string]int{}
-			for _, p := range d.PortNames(&n.Spec, ns.Role) {
-				ports[ns.Name][p] = next
-				next++
-			}
-		}
-		plan, err := d.Plan(t.Context(), chain.PlanRequest{Network: n, Ports: ports, Host: "127.0.0.1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return plan
-	}
-	if got := d.Channels(plan()); len(got) != 0 {
+	if got := d.Channels(planNetwork(t, n)); len(got) != 0 {
 		t.Errorf("channels of a network of one: %v", got)
 	}
 	n.Spec.Fabric.Channels = []apis.FabricChannel{{Name: "solo", Organizations: []string{"org2"}}}
-	p := plan()
+	p := planNetwork(t, n)
 	if got := d.Channels(p); !slices.Equal(got, []string{"solo"}) {
 		t.Fatalf("channels: %v, want solo", got)
 	}

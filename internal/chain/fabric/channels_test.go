@@ -4,11 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/chaindock/chaindock/internal/apis"
-	"github.com/chaindock/chaindock/internal/chain"
 	"github.com/chaindock/chaindock/internal/chain/fabric/channel"
 )
 
@@ -62,32 +58,8 @@ func TestValidateChannels(t *testing.T) {
 func TestPlanChannels(t *testing.T) {
 	n := decode(t, "two-orgs.good.yaml")
 	n.Spec.Fabric.Channels = []apis.FabricChannel{{Name: "solo", Organizations: []string{"org2"}}}
-	d := New()
-	ports := map[string]map[string]int{}
-	next := 40000
-	for _, ns := range n.Spec.Nodes() {
-		ports[ns.Name] = map[string]int{}
-		for _, p := range d.PortNames(&n.Spec, ns.Role) {
-			ports[ns.Name][p] = next
-			next++
-		}
-	}
-	plan, err := d.Plan(t.Context(), chain.PlanRequest{Network: n, Ports: ports, Host: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := plan.Artifact(BlockPath("solo"))
-	if raw == nil {
-		t.Fatal("no genesis block of channel solo among the artifacts")
-	}
-	var b cb.Block
-	if err := proto.Unmarshal(raw, &b); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := channel.ConfigFromBlock(&b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := planNetwork(t, n)
+	cfg := blockConfig(t, plan, "solo")
 	if hasOrg(cfg, MSPID("org1")) || !hasOrg(cfg, MSPID("org2")) {
 		t.Errorf("channel solo: org1 a member %v, org2 %v; want org2 alone", hasOrg(cfg, MSPID("org1")), hasOrg(cfg, MSPID("org2")))
 	}

@@ -90,15 +90,7 @@ func TestPlanChaincodeHost(t *testing.T) {
 	if got := d.PortNames(&n.Spec, apis.RoleChaincode); !slices.Equal(got, []string{"notary", "asset"}) {
 		t.Fatalf("ports of the chaincode host: %q", got)
 	}
-	ports := map[string]map[string]int{}
-	next := 41000
-	for _, ns := range nodes {
-		ports[ns.Name] = map[string]int{}
-		for _, p := range d.PortNames(&n.Spec, ns.Role) {
-			ports[ns.Name][p] = next
-			next++
-		}
-	}
+	ports := testPorts(nodes, &n.Spec, 41000)
 	plan, err := d.Plan(t.Context(), chain.PlanRequest{Network: n, Ports: ports, Host: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)

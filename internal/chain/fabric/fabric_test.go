@@ -129,24 +129,34 @@ func decode(t *testing.T, fixture string) *apis.Network {
 func planFor(t *testing.T, fixture string) (*apis.Network, *chain.Plan) {
 	t.Helper()
 	n := decode(t, fixture)
-	d := New()
-	ports := map[string]map[string]int{}
-	next := 40000
-	for _, ns := range n.Spec.Nodes() {
-		ports[ns.Name] = map[string]int{}
-		for _, p := range d.PortNames(&n.Spec, ns.Role) {
-			ports[ns.Name][p] = next
-			next++
-		}
-	}
-	plan, err := d.Plan(t.Context(), chain.PlanRequest{
-		Network: n, Ports: ports, Host: "127.0.0.1",
+	return n, planNetwork(t, n)
+}
+
+// planNetwork plans network n with ports from 40000 up.
+func planNetwork(t *testing.T, n *apis.Network) *chain.Plan {
+	t.Helper()
+	plan, err := New().Plan(t.Context(), chain.PlanRequest{
+		Network: n, Ports: testPorts(n.Spec.Nodes(), &n.Spec, 40000), Host: "127.0.0.1",
 		Now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n, plan
+	return plan
+}
+
+// testPorts gives nodes of spec the ports their roles have, from from up.
+func testPorts(nodes []apis.NodeSpec, spec *apis.NetworkSpec, from int) map[string]map[string]int {
+	d := New()
+	ports := map[string]map[string]int{}
+	for _, ns := range nodes {
+		ports[ns.Name] = map[string]int{}
+		for _, p := range d.PortNames(spec, ns.Role) {
+			ports[ns.Name][p] = from
+			from++
+		}
+	}
+	return ports
 }
 
 func golden(t *testing.T, name string, got []byte) {

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hyperledger/fabric-config/configtx"
 	cb "github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -27,21 +26,7 @@ func pairNetwork(t *testing.T) (*apis.Network, *chain.Plan) {
 	if errs := New().Validate(&n.Spec); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	d := New()
-	ports := map[string]map[string]int{}
-	next := 40000
-	for _, ns := range n.Spec.Nodes() {
-		ports[ns.Name] = map[string]int{}
-		for _, p := range d.PortNames(&n.Spec, ns.Role) {
-			ports[ns.Name][p] = next
-			next++
-		}
-	}
-	plan, err := d.Plan(t.Context(), chain.PlanRequest{Network: n, Ports: ports, Host: "127.0.0.1", Now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, plan
+	return n, planNetwork(t, n)
 }
 
 func TestValidateChannelChange(t *testing.T) {

@@ -76,17 +76,8 @@ func planSpec(t *testing.T, specYAML string, placement chain.Placement) (*apis.N
 		t.Fatal(err)
 	}
 	apis.SetDefaults(n)
-	ports := map[string]map[string]int{}
-	next := 40000
-	for _, ns := range n.Spec.Nodes() {
-		ports[ns.Name] = map[string]int{}
-		for _, p := range d.PortNames(&n.Spec, ns.Role) {
-			ports[ns.Name][p] = next
-			next++
-		}
-	}
 	plan, err := d.Plan(t.Context(), chain.PlanRequest{
-		Network: n, Ports: ports, Host: "127.0.0.1", Placement: placement,
+		Network: n, Ports: testPorts(n.Spec.Nodes(), &n.Spec, 40000), Host: "127.0.0.1", Placement: placement,
 		Rand: rand.NewChaCha8([32]byte{7}), Now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC),
 	})
 	if err != nil {
