@@ -229,3 +229,7 @@ func serialNumber() (*big.Int, error) {
 	}
 	return n.Add(n, big.NewInt(1)), nil
 }
+
+// IssuedAt is when a certificate of these CAs was issued: its NotBefore
+// less the backdate it was given.
+func IssuedAt(c *x509.Certificate) time.Time { return c.NotBefore.Add(backdate) }

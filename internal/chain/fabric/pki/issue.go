@@ -225,3 +225,40 @@ func checkDNSName(name string) error {
 func isLDH(c rune) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }
+
+// Renew issues old again for the same key: its subject, roles, hosts and
+// key usages, valid from now for validity (zero means
+// DefaultLeafValidity, and never beyond the CA's end). old must be one
+// ca issued. A certificate renewed for its key needs no new key to be
+// handed out, and stays the same party wherever its public key is what
+// is compared (Raft and BFT consenters, gossip).
+func (ca *CA) Renew(old *x509.Certificate, validity time.Duration, now time.Time) (*x509.Certificate, error) {
+	if ca == nil || ca.Cert == nil || ca.Key == nil {
+		return nil, errors.New("renew certificate: no CA certificate and key")
+	}
+	if old == nil {
+		return nil, errors.New("renew certificate: no certificate")
+	}
+	if validity < 0 {
+		return nil, fmt.Errorf("renew certificate %s: validity %s: negative", old.Subject.CommonName, validity)
+	}
+	if err := old.CheckSignatureFrom(ca.Cert); err != nil {
+		return nil, fmt.Errorf("renew certificate %s: not issued by CA %s: %w", old.Subject.CommonName, ca.Cert.Subject.CommonName, err)
+	}
+	pub, ok := old.PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("renew certificate %s: its key is %T, not ECDSA", old.Subject.CommonName, old.PublicKey)
+	}
+	tmpl := &x509.Certificate{
+		Subject:     old.Subject,
+		KeyUsage:    old.KeyUsage,
+		ExtKeyUsage: old.ExtKeyUsage,
+		DNSNames:    old.DNSNames,
+		IPAddresses: old.IPAddresses,
+	}
+	id, err := ca.issue(tmpl, Request{Name: old.Subject.CommonName, Validity: validity, Now: now}, pub)
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate %s: %w", old.Subject.CommonName, err)
+	}
+	return id.Cert, nil
+}
