@@ -40,14 +40,20 @@ func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddrs finds n distinct free addresses: each listener stays open
+// until all are found, or the kernel may hand the same port out twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }
 
 func dumpOnFailure(t *testing.T, path string) {
@@ -80,7 +86,8 @@ func TestEndToEndWithCometBFT(t *testing.T) {
 	if out, err := exec.CommandContext(t.Context(), bin, "init", "--home", home).CombinedOutput(); err != nil {
 		t.Fatalf("cometbft init: %v\n%s", err, out)
 	}
-	abciAddr, rpcAddr, p2pAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	addrs := freeAddrs(t, 3)
+	abciAddr, rpcAddr, p2pAddr := addrs[0], addrs[1], addrs[2]
 	cfgPath := filepath.Join(home, "config", "config.toml")
 	cfg, err := os.ReadFile(cfgPath)
 	if err != nil {

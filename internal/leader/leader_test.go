@@ -58,7 +58,15 @@ func testElection(t *testing.T, s store.Store) {
 	b := &flaky{Leases: s}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = fast(a, "a").Run(ctx, body("a")) })
-	time.Sleep(300 * time.Millisecond) // let a win
+	// b starts once a leads, however long a starved store takes.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, ok := leaders.Load("a"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a never took the free lease")
+		}
+	}
 	wg.Go(func() { _ = fast(b, "b").Run(ctx, body("b")) })
 	time.Sleep(time.Second)
 	if _, ok := leaders.Load("b"); ok {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	coretypes "github.com/cometbft/cometbft/rpc/core/types"
 
 	"github.com/chaindock/chaindock/internal/api"
 	"github.com/chaindock/chaindock/internal/apis"
@@ -423,7 +424,9 @@ spec:
 	restartServer("stopped", srv.Stop)
 	restartServer("killed", srv.Kill)
 
-	// The chain's own account of every transaction sent.
+	// The chain's own account of every transaction sent. The last
+	// receipts may name a block the witness has not committed, or not
+	// indexed, yet.
 	type onChain struct {
 		height int64
 		index  int
@@ -431,8 +434,12 @@ spec:
 	truth := map[string]onChain{}
 	for _, s := range load.sent {
 		b, _ := hex.DecodeString(s.hash)
-		res, err := witnessRPC.Tx(ctx, b, false)
-		if err != nil {
+		var res *coretypes.ResultTx
+		if err := framework.Poll(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+			var err error
+			res, err = witnessRPC.Tx(ctx, b, false)
+			return err == nil, fmt.Sprint(err)
+		}); err != nil {
 			t.Fatalf("transaction %s (%s) is not on chain: %v", s.hash, s.phase, err)
 		}
 		if res.TxResult.Code != 0 || (s.height != 0 && res.Height != s.height) {

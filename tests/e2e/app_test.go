@@ -130,6 +130,7 @@ func TestApplication(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(binDir, "chaindock-app")); err != nil {
 		t.Skipf("%s has no chaindock-app: run `make build`", binDir)
 	}
+	keepCommittedFloor(t)
 	ctx := t.Context()
 	args := []string{"--port-range", "31800-31899", "--probe-interval", "500ms", "--rate-limit", "0"}
 	srv := startServer(t, binDir, dataDir, args...)

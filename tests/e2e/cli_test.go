@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -136,12 +137,25 @@ func TestCLI(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(logs), "\n"); len(lines) != 5 || !strings.Contains(logs, "module=") {
 		t.Errorf("logs --tail 5:\n%s", logs)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	// Followed until the last line and two new ones came, not for a
+	// fixed time: a starved machine may take seconds to start the command.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	follow := exec.CommandContext(ctx, c.bin, "--data-dir", dataDir, "logs", "network/cli/validator-1", "-f", "--tail", "1")
-	var fo bytes.Buffer
-	follow.Stdout = &fo
-	_ = follow.Run()
+	pipe, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var fo strings.Builder
+	sc := bufio.NewScanner(pipe)
+	sc.Buffer(nil, 1<<20)
+	for lines := 0; lines < 3 && sc.Scan(); lines++ {
+		fo.WriteString(sc.Text() + "\n")
+	}
 	cancel()
+	_ = follow.Wait()
 	if strings.Count(fo.String(), "\n") < 3 {
 		t.Errorf("logs -f streamed only:\n%s", fo.String())
 	}

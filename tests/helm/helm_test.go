@@ -245,10 +245,15 @@ func TestChartAppliesToAnAPIServer(t *testing.T) {
 		p := pods.Items[0]
 		return p.Spec.NodeName == kubetest.FakeNode && p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
-	pvc, err := c.Client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, "cd-chaindock-data", metav1.GetOptions{})
-	if err != nil || pvc.Status.Phase != corev1.ClaimBound {
-		t.Fatalf("data volume: %v %v", pvc.Status.Phase, err)
-	}
+	// The volume controller writes the claim's Bound phase in a request
+	// of its own, after the binding that lets the pod run.
+	c.WaitFor(t, time.Minute, "the data volume to be bound", func(ctx context.Context) (bool, string) {
+		pvc, err := c.Client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, "cd-chaindock-data", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return pvc.Status.Phase == corev1.ClaimBound, string(pvc.Status.Phase)
+	})
 
 	// The service account runs a node through the runtime: its RBAC is
 	// enough.
