@@ -124,10 +124,13 @@ func (c peerConfig) yaml() ([]byte, error) {
 				"endpoint":  c.addrs.reach(PortListen),
 				// Other organisations' peers reach it here, once anchor
 				// peers make them know of it.
-				"externalEndpoint":  c.addrs.reach(PortListen),
-				"useLeaderElection": false,
-				"orgLeader":         true,
-				"state":             map[string]any{"enabled": false},
+				"externalEndpoint":       c.addrs.reach(PortListen),
+				"aliveTimeInterval":      "2s",
+				"aliveExpirationTimeout": "10s",
+				"reconnectInterval":      "10s",
+				"useLeaderElection":      false,
+				"orgLeader":              true,
+				"state":                  map[string]any{"enabled": false},
 				"pvtData": map[string]any{
 					"pullRetryThreshold":              "60s",
 					"transientstoreMaxBlockRetention": 1000,
