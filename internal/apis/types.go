@@ -168,6 +168,14 @@ type FabricSpec struct {
 	// that builtin/fabric-notary and builtin/fabric-asset can be deployed
 	// on it. On Kubernetes it runs as a pod of ChainDock's image.
 	Templates bool `json:"templates,omitempty"`
+	// RenewCertificates renews, once this time has come, every
+	// certificate of the network's peers, Raft orderers, admins and
+	// built-in application identities issued before it, one node
+	// restarted at a time (POST /networks/{name}/certificates/renew sets
+	// it to now).
+	// Certificates are renewed anyway once two thirds of their validity
+	// have passed.
+	RenewCertificates *time.Time `json:"renewCertificates,omitempty"`
 }
 
 // Defaults of spec.fabric.

@@ -246,6 +246,33 @@ type ReconfigureReporter interface {
 	Reconfiguring(spec *apis.NetworkSpec, plan *Plan) string
 }
 
+// CertificateReporter is implemented by drivers that issue the nodes of
+// their networks certificates, and renew them: the controller exports
+// when each expires, for alerts.
+type CertificateReporter interface {
+	// Certificates are the certificates of spec's network that plan
+	// keeps, as of now.
+	Certificates(spec *apis.NetworkSpec, plan *Plan, now time.Time) ([]Certificate, error)
+}
+
+// Certificate is a certificate of a network the platform renews.
+type Certificate struct {
+	// Owner is the node, or the organisation identity (its subject's
+	// CN), the certificate is of.
+	Owner        string `json:"owner"`
+	Organization string `json:"organization"`
+	// Kind is "enrolment" (the identity it signs with) or "tls".
+	Kind      string    `json:"kind"`
+	Serial    string    `json:"serial"`
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
+	// RenewAt is when it is renewed, at the latest; zero for one the
+	// platform does not renew.
+	RenewAt time.Time `json:"renewAt,omitzero"`
+	// Due says why it is to be renewed now; empty when it is not.
+	Due string `json:"due,omitempty"`
+}
+
 // Reconfigured is what a Reconfigure call did.
 type Reconfigured struct {
 	// Plan is the plan with the change recorded, to be stored; nil when

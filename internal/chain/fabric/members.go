@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain"
@@ -55,6 +56,9 @@ func (d *Driver) Reconfiguring(spec *apis.NetworkSpec, plan *chain.Plan) string 
 		case plan.Artifact(changingPath(want.Name)) != nil:
 			parts = append(parts, fmt.Sprintf("channel %s: changing its members", want.Name))
 		}
+	}
+	if r := renewing(spec, plan, time.Now()); r != "" {
+		parts = append(parts, r)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -151,7 +155,10 @@ func (d *Driver) Reconfigure(ctx context.Context, n *apis.Network, plan *chain.P
 		res.Plan, res.Pending = next, ""
 		res.Done = fmt.Sprintf("channel %s: %s; its members are %s", want.name, describeChange(add, remove), strings.Join(want.orgs, ", "))
 	}
-	return res, nil
+	if res.Plan != nil || res.Pending != "" || res.Done != "" {
+		return res, nil
+	}
+	return d.renewCertificates(ctx, n, plan, time.Now())
 }
 
 // changingPath is the artifact that records the organisations whose

@@ -84,29 +84,13 @@ func TestAddRemoveBFTConsenter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := upd.Policy.MSPIDs(); !slices.Equal(got, []string{"OrdererMSP"}) || upd.Policy.Need != 1 {
-			t.Errorf("signers %v (need %d), want the orderer organisation's admin", got, upd.Policy.Need)
-		}
-		env, err := upd.Sign(n.ord.admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := decodeUpdate(t, env, n.cas())
-		wOrd := d.update.WriteSet.Groups[configtx.OrdererGroupKey]
-		var written []string
-		for k := range wOrd.GetValues() {
-			written = append(written, "value "+k)
-		}
-		for k := range wOrd.GetPolicies() {
-			written = append(written, "policy "+k)
-		}
-		slices.Sort(written)
+		after, written := n.signedApplied(t, cfg, upd)
 		// The consensus type and options stay; the consenters and the
 		// quorum change together.
 		if want := []string{"policy BlockValidation", "value Orderers"}; !slices.Equal(written, want) {
 			t.Errorf("the update writes %v of the Orderer group, want %v", written, want)
 		}
-		return applied(t, cfg, d.update)
+		return after
 	}
 
 	c4 := n.bftConsenter(t, "orderer4.example.com")
