@@ -251,7 +251,7 @@ func (a *API) scalable(w http.ResponseWriter, r *http.Request, n *apis.Network, 
 			return false
 		}
 		if busy := rr.Reconfiguring(old, plan); busy != "" {
-			return conflict("network %s is still changing the members of its channels (%s); change its nodes once that is done", n.Metadata.Name, busy)
+			return conflict("network %s is still changing its channels or renewing its certificates (%s); change its nodes once that is done", n.Metadata.Name, busy)
 		}
 	}
 	if errs := scaler.ValidateScale(old, &n.Spec, &n.Status); len(errs) > 0 {

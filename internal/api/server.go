@@ -117,6 +117,8 @@ func New(opts Options) *API {
 				r.Put("/networks/{name}/scale", a.scaleNetwork)
 				r.Post("/networks/{name}/channels", a.addChannel)
 				r.Put("/networks/{name}/channels/{channel}", a.setChannelMembers)
+				r.Get("/networks/{name}/certificates", a.listCertificates)
+				r.Post("/networks/{name}/certificates/renew", a.renewCertificates)
 				r.Get("/networks/{name}/nodes", a.listNodes)
 				r.Get("/networks/{name}/nodes/{node}", a.getNode)
 				r.Get("/networks/{name}/nodes/{node}/logs", a.nodeLogs)

@@ -50,6 +50,7 @@ func NewRoot() *cobra.Command {
 		newDeleteCmd(g),
 		newScaleCmd(g),
 		newChannelCmd(g),
+		newCertificatesCmd(g),
 		newClusterCmd(g),
 		newLogsCmd(g),
 		newSearchCmd(g),

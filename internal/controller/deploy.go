@@ -69,6 +69,7 @@ func (c *Controller) deploy(ctx context.Context, n *apis.Network, drv chain.Driv
 	if scaling == "" && err == nil && n.Status.RunningSince != nil {
 		plan, scaling, retry = c.reconfigure(ctx, n, drv, plan)
 	}
+	c.exportCertificates(n, drv, plan)
 	roll := c.staleNode(ctx, n, rt, plan)
 
 	prev := map[string]apis.NodeStatus{}
@@ -473,4 +474,20 @@ func (c *Controller) withImages(n *apis.Network, spec runtime.NodeSpec) runtime.
 		}
 	}
 	return spec
+}
+
+// exportCertificates sets when each certificate the driver issued the
+// network expires, for alerts; a certificate renewed keeps its series.
+func (c *Controller) exportCertificates(n *apis.Network, drv chain.Driver, plan *chain.Plan) {
+	cr, ok := drv.(chain.CertificateReporter)
+	if !ok {
+		return
+	}
+	certs, err := cr.Certificates(&n.Spec, plan, c.now())
+	if err != nil {
+		return // the certificates API names the error
+	}
+	for _, ct := range certs {
+		c.opts.Metrics.CertificateExpiry.WithLabelValues(n.Metadata.Name, ct.Owner, ct.Kind).Set(float64(ct.NotAfter.Unix()))
+	}
 }

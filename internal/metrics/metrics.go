@@ -17,6 +17,7 @@ type Metrics struct {
 	NodeUp            *prometheus.GaugeVec
 	NetworkPhase      *prometheus.GaugeVec
 	HTTPRequests      *prometheus.CounterVec
+	CertificateExpiry *prometheus.GaugeVec
 }
 
 // New registers the metrics in a new registry, with Go and process
@@ -53,11 +54,15 @@ func New() *Metrics {
 			Name: "chaindock_http_requests_total",
 			Help: "API requests by route pattern, method and status code.",
 		}, []string{"route", "method", "code"}),
+		CertificateExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chaindock_certificate_expiry_timestamp_seconds",
+			Help: "When a certificate the platform issued a network's node or organisation identity expires (Unix time); the platform renews it two thirds into its validity.",
+		}, []string{"network", "owner", "kind"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ReconcileDuration, m.ReconcileErrors, m.NodeRestarts, m.NodeHeight, m.NodeUp, m.NetworkPhase, m.HTTPRequests,
+		m.ReconcileDuration, m.ReconcileErrors, m.NodeRestarts, m.NodeHeight, m.NodeUp, m.NetworkPhase, m.HTTPRequests, m.CertificateExpiry,
 	)
 	return m
 }
@@ -68,6 +73,7 @@ func (m *Metrics) ForgetNode(network, node string) {
 	m.NodeRestarts.DeletePartialMatch(l)
 	m.NodeHeight.DeletePartialMatch(l)
 	m.NodeUp.DeletePartialMatch(l)
+	m.CertificateExpiry.DeletePartialMatch(prometheus.Labels{"network": network, "owner": node})
 }
 
 // ForgetNetwork drops every series of a deleted network.
@@ -78,4 +84,5 @@ func (m *Metrics) ForgetNetwork(network string) {
 	m.NodeHeight.DeletePartialMatch(l)
 	m.NodeUp.DeletePartialMatch(l)
 	m.NetworkPhase.DeletePartialMatch(l)
+	m.CertificateExpiry.DeletePartialMatch(l)
 }
