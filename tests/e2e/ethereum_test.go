@@ -96,24 +96,7 @@ spec:
 	if err != nil {
 		t.Fatalf("heights do not advance: %v", err)
 	}
-	// A node that missed its first dial redials later: the peer counts
-	// are checked once every node has had the time to.
-	err = framework.Poll(ctx, time.Minute, 250*time.Millisecond, func() (bool, string) {
-		cur, err := c.GetNetwork(ctx, "eth")
-		if err != nil {
-			return false, err.Error()
-		}
-		n = cur
-		for _, s := range n.Status.Nodes {
-			if s.Peers != 2 {
-				return false, fmt.Sprintf("%s has %d peers, want 2", s.Name, s.Peers)
-			}
-		}
-		return true, ""
-	})
-	if err != nil {
-		t.Error(err)
-	}
+	n = waitPeers(t, c, "eth", 2)
 	var signers []string
 	ethCall(t, n.Status.Nodes[0].Endpoints["rpc"], "clique_getSigners", &signers, "latest")
 	var status struct {

@@ -34,7 +34,7 @@ func TestFabricNewOrgChaincode(t *testing.T) {
 	c := srv.Client
 
 	const name = "fnew"
-	n, _ := applyFabric(t, c, name, `  organizations:
+	applyFabric(t, c, name, `  organizations:
     - {name: org1, peers: 1}
     - {name: org2, peers: 1}
   fabric: {orderers: 1, templates: true}
@@ -64,7 +64,7 @@ func TestFabricNewOrgChaincode(t *testing.T) {
 
 	asked := time.Now()
 	scaleFabric(ctx, t, c, name, "org3", 1)
-	n = waitFabric(ctx, t, c, name, 120*time.Second, "org3-peer-0 admitted", func(n *apis.Network) bool {
+	n := waitFabric(ctx, t, c, name, 120*time.Second, "org3-peer-0 admitted", func(n *apis.Network) bool {
 		s, ok := framework.NodeByName(n, "org3-peer-0")
 		return ok && !s.Joining && s.Phase == apis.NodeRunning && n.Status.Message == ""
 	})
@@ -72,30 +72,12 @@ func TestFabricNewOrgChaincode(t *testing.T) {
 
 	// After the config update adding org3, the explorer has org3's
 	// approvals of both definitions.
-	var st api.ExplorerStatus
-	if err := framework.Poll(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
-		if err := getJSON(ctx, c, base+"/explorer", &st); err != nil {
-			return false, err.Error()
-		}
-		return st.IndexedHeight >= n.Status.Height, fmt.Sprintf("explorer %+v", st)
-	}); err != nil {
-		t.Fatal(err)
-	}
 	var kinds []string
-	for h := before; h <= st.IndexedHeight; h++ {
-		var blk struct {
-			api.Block
-			Txs []api.Tx `json:"transactions"`
+	for _, tx := range indexedTxs(ctx, t, c, name, before, n.Status.Height) {
+		if tx.Code != 0 {
+			t.Errorf("block %d: transaction %s of type %s invalid: code %d %s", tx.height, tx.Hash, tx.Type, tx.Code, tx.Log)
 		}
-		if err := getJSON(ctx, c, fmt.Sprintf("%s/blocks/%d", base, h), &blk); err != nil {
-			t.Fatalf("block %d: %v", h, err)
-		}
-		for _, tx := range blk.Txs {
-			if tx.Code != 0 {
-				t.Errorf("block %d: transaction %s of type %s invalid: code %d %s", h, tx.Hash, tx.Type, tx.Code, tx.Log)
-			}
-			kinds = append(kinds, tx.Type)
-		}
+		kinds = append(kinds, tx.Type)
 	}
 	if got := strings.Join(kinds, ", "); got != "CONFIG, CONFIG, ENDORSER_TRANSACTION/_lifecycle, ENDORSER_TRANSACTION/_lifecycle" {
 		t.Errorf("transactions after the deployments: %s; want the config update adding org3, the one setting its anchor peer, and org3's two approvals", got)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"syscall"
@@ -62,7 +61,6 @@ func TestFabricScale(t *testing.T) {
 
 	// Refused: a peer organisation's validators, and taking out an
 	// organisation the network lacks.
-	base := "/api/v1/networks/" + name
 	scaleRefused(ctx, t, c, name, `{"organization":"org1","fullNodes":2}`, http.StatusUnprocessableEntity, "give organization and peers")
 	scaleRefused(ctx, t, c, name, `{"organization":"org9","peers":0}`, http.StatusUnprocessableEntity, "organization")
 
@@ -157,28 +155,10 @@ func TestFabricScale(t *testing.T) {
 	// genesis's two organisations' anchor peers, org1's second anchor,
 	// org3 added, org3's anchor, org1's anchors back to one, org3 out,
 	// org3 added again, its anchor.
-	var st api.ExplorerStatus
-	if err := framework.Poll(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
-		if err := getJSON(ctx, c, base+"/explorer", &st); err != nil {
-			return false, err.Error()
-		}
-		return st.IndexedHeight >= n.Status.Height, fmt.Sprintf("explorer %+v", st)
-	}); err != nil {
-		t.Fatal(err)
-	}
 	var configAt []int64
-	for h := int64(2); h <= st.IndexedHeight; h++ {
-		var blk struct {
-			api.Block
-			Txs []api.Tx `json:"transactions"`
-		}
-		if err := getJSON(ctx, c, fmt.Sprintf("%s/blocks/%d", base, h), &blk); err != nil {
-			t.Fatalf("block %d: %v", h, err)
-		}
-		for _, tx := range blk.Txs {
-			if tx.Type == "CONFIG" && tx.Code == 0 {
-				configAt = append(configAt, h)
-			}
+	for _, tx := range indexedTxs(ctx, t, c, name, 2, n.Status.Height) {
+		if tx.Type == "CONFIG" && tx.Code == 0 {
+			configAt = append(configAt, tx.height)
 		}
 	}
 	if len(configAt) != 9 || configAt[3] <= before-1 {

@@ -15,6 +15,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/chaindock/chaindock/internal/api"
 	"github.com/chaindock/chaindock/internal/apis"
 	"github.com/chaindock/chaindock/internal/chain/fabric"
 	"github.com/chaindock/chaindock/internal/client"
@@ -377,6 +378,43 @@ func withFabricVersion(t *testing.T, body []byte) []byte {
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		t.Fatalf("FABRIC_VERSION: %v", err)
+	}
+	return out
+}
+
+// indexedTx is a transaction of the explorer, with the height of its
+// block.
+type indexedTx struct {
+	height int64
+	api.Tx
+}
+
+// indexedTxs are the transactions of network's blocks from height from
+// on, read from the explorer once it has indexed height upTo.
+func indexedTxs(ctx context.Context, t *testing.T, c *client.Client, network string, from, upTo int64) []indexedTx {
+	t.Helper()
+	base := "/api/v1/networks/" + network
+	var st api.ExplorerStatus
+	if err := framework.Poll(ctx, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
+		if err := getJSON(ctx, c, base+"/explorer", &st); err != nil {
+			return false, err.Error()
+		}
+		return st.IndexedHeight >= upTo, fmt.Sprintf("explorer %+v, want height %d", st, upTo)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var out []indexedTx
+	for h := from; h <= st.IndexedHeight; h++ {
+		var blk struct {
+			api.Block
+			Txs []api.Tx `json:"transactions"`
+		}
+		if err := getJSON(ctx, c, fmt.Sprintf("%s/blocks/%d", base, h), &blk); err != nil {
+			t.Fatalf("block %d: %v", h, err)
+		}
+		for _, tx := range blk.Txs {
+			out = append(out, indexedTx{height: h, Tx: tx})
+		}
 	}
 	return out
 }

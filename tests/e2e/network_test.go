@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chaindock/chaindock/internal/apis"
+	"github.com/chaindock/chaindock/internal/client"
 	"github.com/chaindock/chaindock/tests/framework"
 )
 
@@ -103,22 +104,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	// Three of four validators make blocks: a node whose first dial of
 	// a peer failed redials it later, so the peers are checked once
 	// every node has had the time to.
-	err = framework.Poll(ctx, time.Minute, 250*time.Millisecond, func() (bool, string) {
-		cur, err := c.GetNetwork(ctx, "e2e")
-		if err != nil {
-			return false, err.Error()
-		}
-		n = cur
-		for _, s := range n.Status.Nodes {
-			if s.Peers != 3 {
-				return false, fmt.Sprintf("%s has %d peers, want 3", s.Name, s.Peers)
-			}
-		}
-		return true, ""
-	})
-	if err != nil {
-		t.Error(err)
-	}
+	n = waitPeers(t, c, "e2e", 3)
 
 	// kill -9 one validator: it is restarted and catches up.
 	victim, _ := framework.NodeByName(n, "validator-1")
@@ -265,4 +251,32 @@ func assertNothingLeft(t *testing.T, dataDir string, ports []int, pids map[strin
 			t.Errorf("%s (pid %d) still runs", name, pid)
 		}
 	}
+}
+
+// waitPeers waits up to a minute until every node of network has want
+// peers, and returns the network as it then is: a node whose first dial
+// of a peer failed redials it later.
+func waitPeers(t *testing.T, c *client.Client, network string, want int) *apis.Network {
+	t.Helper()
+	var n *apis.Network
+	err := framework.Poll(t.Context(), time.Minute, 250*time.Millisecond, func() (bool, string) {
+		cur, err := c.GetNetwork(t.Context(), network)
+		if err != nil {
+			return false, err.Error()
+		}
+		n = cur
+		for _, s := range n.Status.Nodes {
+			if s.Peers != want {
+				return false, fmt.Sprintf("%s has %d peers, want %d", s.Name, s.Peers, want)
+			}
+		}
+		return true, ""
+	})
+	if err != nil && n == nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Error(err)
+	}
+	return n
 }
