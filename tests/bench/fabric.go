@@ -75,6 +75,9 @@ func benchFabric(ctx context.Context, binDir string) error {
 			if err := benchFabricGateway(ctx, c, fmt.Sprintf("bench-fab-%d", i)); err != nil {
 				return err
 			}
+			if err := benchFabricRenewal(ctx, c, fmt.Sprintf("bench-fab-%d", i)); err != nil {
+				return err
+			}
 		}
 		took, err := deleteFabric(ctx, c, fmt.Sprintf("bench-fab-%d", i))
 		if err != nil {
