@@ -204,6 +204,35 @@ func TestFabricPrivateData(t *testing.T) {
 	}
 	t.Logf("both organisations read car-7 from shared, %.2fs after its commit", time.Since(start).Seconds())
 
+	// Purged by its owner, car-7 is gone from both peers; org1 may not.
+	purge := func(org string) submitted {
+		t.Helper()
+		call := map[string]any{"chaincode": "asset", "function": "PurgePrivateAsset", "args": []string{"shared"},
+			"organization": org, "transient": map[string]any{"asset": map[string]string{"text": `{"id":"car-7"}`}}}
+		b, _ := json.Marshal(call)
+		s, err := submitTx(ctx, c, name, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := s.receipt["height"].(float64); ok {
+			floor = max(floor, int64(h))
+		}
+		return s
+	}
+	if s := purge("org1"); s.status == http.StatusOK || !strings.Contains(s.problem.Detail, "owned by Org2MSP") {
+		t.Fatalf("org1 purges org2's car-7: HTTP %d %v %+v; want a refusal naming the owner", s.status, s.receipt, s.problem)
+	}
+	start = time.Now()
+	if s := purge("org2"); s.status != http.StatusOK || s.receipt["committed"] != true {
+		t.Fatalf("org2 purges car-7: HTTP %d %v %+v; want 200, committed", s.status, s.receipt, s.problem)
+	}
+	for node, ans := range read("shared", "car-7") {
+		if ans.Code == 0 || !strings.Contains(ans.Log, "is not in collection shared") {
+			t.Errorf("%s reads car-7 after its purge: code %d %s %s", node, ans.Code, ans.Log, ans.Value)
+		}
+	}
+	t.Logf("car-7 purged by org2 and gone from both peers in %.2fs; org1's purge was refused", time.Since(start).Seconds())
+
 	// An upgrade that names no collections keeps them; one that drops a
 	// collection is refused.
 	drop, _ := json.Marshal(api.ContractRequest{Package: "builtin/fabric-asset@1.0.0", EndorsementPolicy: "MAJORITY", Collections: cols[1:]})

@@ -171,6 +171,60 @@ func (c *Contract) VerifyPrivateAsset(ctx contractapi.TransactionContextInterfac
 	return bytes.Equal(sum[:], hash), nil
 }
 
+// PurgePrivateAsset removes for good the asset whose ID the transient
+// map has under TransientKey, as JSON {"id"}, from collection (empty: the
+// submitter's organisation's implicit collection): its value from the
+// member peers' private stores, its hash from every peer's state, and
+// both from their history, where a delete would keep them (Fabric 2.5's
+// PurgePrivateData). Only the organisation that owns it may, through
+// endorsers that are members of the collection, which read its owner.
+func (c *Contract) PurgePrivateAsset(ctx contractapi.TransactionContextInterface, collection string) error {
+	msp, err := submitter(ctx)
+	if err != nil {
+		return err
+	}
+	if collection == "" {
+		collection = implicitPrefix + msp
+	}
+	transient, err := ctx.GetStub().GetTransient()
+	if err != nil {
+		return fmt.Errorf("read the transient map: %w", err)
+	}
+	raw, ok := transient[TransientKey]
+	if !ok || len(raw) == 0 {
+		return fmt.Errorf("the transient map has no %q: give the asset's ID there as JSON {\"id\"}", TransientKey)
+	}
+	var in struct {
+		ID string `json:"id"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return fmt.Errorf("transient %q is not JSON {\"id\": STRING}", TransientKey)
+	}
+	if err := checkPrivateID(in.ID); err != nil {
+		return err
+	}
+	data, err := ctx.GetStub().GetPrivateData(collection, in.ID)
+	if err != nil {
+		return fmt.Errorf("read the asset in collection %s: %w", collection, err)
+	}
+	if data == nil {
+		return fmt.Errorf("the asset is not in collection %s on this peer", collection)
+	}
+	var a PrivateAsset
+	if err := json.Unmarshal(data, &a); err != nil {
+		return fmt.Errorf("the asset in collection %s is corrupt: %w", collection, err)
+	}
+	if a.Owner != msp {
+		return fmt.Errorf("the asset is owned by %s: only its owner purges it", a.Owner)
+	}
+	if err := ctx.GetStub().PurgePrivateData(collection, in.ID); err != nil {
+		return fmt.Errorf("purge the asset from collection %s: %w", collection, err)
+	}
+	return nil
+}
+
 // checkPrivateID checks an asset ID from the transient map as checkID
 // does, without quoting it: messages reach the peers' logs and the
 // caller, and the ID is private.

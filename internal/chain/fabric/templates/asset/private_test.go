@@ -139,3 +139,67 @@ func TestVerifyPrivateAsset(t *testing.T) {
 		t.Errorf("no transient: %v", err)
 	}
 }
+
+// TestPurgePrivateAsset: the owner purges an asset, which leaves no value
+// nor hash behind; another member may not, and an ID that is not there,
+// or badly given, is refused without being quoted.
+func TestPurgePrivateAsset(t *testing.T) {
+	l := templatetest.NewLedger(start)
+	l.DefineCollection("shared", false, "Org1MSP", "Org2MSP")
+	c := asset.New()
+	run := func(msp string, transient map[string][]byte, f func(*templatetest.Tx) error) error {
+		t.Helper()
+		tx := l.Begin(msp).WithTransient(transient)
+		err := f(tx)
+		if err == nil {
+			tx.Commit()
+		}
+		return err
+	}
+	id := map[string][]byte{asset.TransientKey: []byte(`{"id": "deed-7"}`)}
+	if err := run("Org1MSP", map[string][]byte{asset.TransientKey: []byte(`{"id": "deed-7", "value": 90}`)}, func(tx *templatetest.Tx) error {
+		return c.CreatePrivateAsset(tx.Ctx(), "shared")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	purge := func(msp string, transient map[string][]byte) error {
+		return run(msp, transient, func(tx *templatetest.Tx) error { return c.PurgePrivateAsset(tx.Ctx(), "shared") })
+	}
+	if err := purge("Org2MSP", id); err == nil || !strings.Contains(err.Error(), "owned by Org1MSP") {
+		t.Errorf("Org2MSP purges Org1MSP's asset: %v", err)
+	}
+	if l.PrivateData("shared", "deed-7") == nil {
+		t.Fatal("a refused purge removed the asset")
+	}
+	if err := purge("Org1MSP", id); err != nil {
+		t.Fatal(err)
+	}
+	tx := l.Begin("Org2MSP")
+	if v, hash := l.PrivateData("shared", "deed-7"), must(tx.GetPrivateDataHash("shared", "deed-7")); v != nil || hash != nil {
+		t.Errorf("after the purge: value %q, hash %x", v, hash)
+	}
+	for _, tc := range []struct {
+		name      string
+		transient map[string][]byte
+		want      string
+	}{
+		{"gone", id, "not in collection shared"},
+		{"no transient", nil, `has no "asset"`},
+		{"more than an ID", map[string][]byte{asset.TransientKey: []byte(`{"id": "deed-7", "value": 1}`)}, "is not JSON"},
+		{"bad id", map[string][]byte{asset.TransientKey: []byte(`{"id": "a secret"}`)}, "must be 1 to 128 letters"},
+	} {
+		err := purge("Org1MSP", tc.transient)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		} else if strings.Contains(err.Error(), "deed-7") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: the error quotes private data: %v", tc.name, err)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -48,6 +48,10 @@ func (l *Ledger) commitPrivate(writes []privateWrite) {
 		if l.private[w.collection] == nil {
 			l.private[w.collection] = map[string][]byte{}
 		}
+		if w.value == nil {
+			delete(l.private[w.collection], w.key) // purged
+			continue
+		}
 		l.private[w.collection][w.key] = w.value
 	}
 }
@@ -121,5 +125,18 @@ func (tx *Tx) PutPrivateData(name, key string, value []byte) error {
 		return fmt.Errorf("value for key %q must not be empty", key)
 	}
 	tx.private = append(tx.private, privateWrite{collection: name, key: key, value: append([]byte(nil), value...)})
+	return nil
+}
+
+// PurgePrivateData records the purge of key from collection: its value
+// and hash are gone once the transaction commits.
+func (tx *Tx) PurgePrivateData(name, key string) error {
+	if _, err := tx.ledger.collection(name); err != nil {
+		return err
+	}
+	if key == "" {
+		return fmt.Errorf("key must not be empty")
+	}
+	tx.private = append(tx.private, privateWrite{collection: name, key: key})
 	return nil
 }
