@@ -180,10 +180,10 @@ func orgsOf(spec *apis.NetworkSpec, plan *chain.Plan) []string {
 
 // renews says whether the platform renews the certificates of planned
 // node pn: a peer's or a Raft orderer's, once it is a member. Not a BFT
-// orderer's: with Fabric 3.1.5 one restarted with renewed certificates
-// after another's had gone into the consenter mapping was not reached by
-// the others again, whether its own update came before its restart or
-// after, and the channel stalled.
+// orderer's yet: with Fabric 3.1.5 the update before each restart, with
+// no wait between orderers, stalled the channel, and the restart first
+// (the update 30 s later) left the second orderer unreached by the
+// others.
 func (r *renewal) renews(pn chain.PlannedNode) bool {
 	return pn.Role != apis.RoleChaincode && !pn.Joining && (!r.bft || pn.Role != apis.RoleValidator)
 }
