@@ -180,10 +180,9 @@ func orgsOf(spec *apis.NetworkSpec, plan *chain.Plan) []string {
 
 // renews says whether the platform renews the certificates of planned
 // node pn: a peer's or a Raft orderer's, once it is a member. Not a BFT
-// orderer's yet: with Fabric 3.1.5 the update before each restart, with
-// no wait between orderers, stalled the channel, and the restart first
-// (the update 30 s later) left the second orderer unreached by the
-// others.
+// orderer's yet: with Fabric 3.1.5 the second orderer renewed was no
+// longer reached by the others, whether its consenter update came just
+// before its restart or 30 s after it.
 func (r *renewal) renews(pn chain.PlannedNode) bool {
 	return pn.Role != apis.RoleChaincode && !pn.Joining && (!r.bft || pn.Role != apis.RoleValidator)
 }
