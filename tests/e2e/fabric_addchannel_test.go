@@ -1,13 +1,8 @@
 package e2e
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,36 +99,17 @@ spec:
 	}
 	t.Logf("notary committed on channel %s in %.1fs", late, time.Since(deployed).Seconds())
 
-	doc := sha256.Sum256([]byte("on the late channel, " + time.Now().String()))
-	hash := hex.EncodeToString(doc[:])
-	sent := time.Now()
-	sub, err := submitTx(ctx, c, name, fmt.Appendf(nil, `{"chaincode":"notary","function":"Notarize","args":[%q,"late"],"channel":%q,"organization":"org2"}`, hash, late))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sub.status != http.StatusOK || sub.receipt["committed"] != true || sub.receipt["channel"] != late {
-		t.Fatalf("notarise on %s: HTTP %d %v %+v; want 200, committed on %s", late, sub.status, sub.receipt, sub.problem, late)
-	}
-	t.Logf("notarised on %s in %.2fs: %v", late, time.Since(sent).Seconds(), sub.receipt)
-	var ans api.QueryAnswer
-	q := url.Values{"path": {"/" + late + "/notary/Get"}, "data": {fmt.Sprintf("[%q]", hash)}}
-	if err := getJSON(ctx, c, base+"/query?"+q.Encode(), &ans); err != nil {
-		t.Fatal(err)
-	}
-	var rec notaryRecord
-	if ans.Code != 0 || json.Unmarshal(ans.Value, &rec) != nil || rec.Submitter != "Org2MSP" || rec.Hash != hash {
-		t.Fatalf("query on %s via %s: code %d %s %s; want org2's record", late, ans.Node, ans.Code, ans.Log, ans.Value)
-	}
+	_, receipt := notariseOn(ctx, t, c, name, late, "org2", "Org2MSP")
 
 	// late's explorer lists the transaction; the shared channel's has it
 	// not.
 	start := time.Now()
-	txHash, _ := sub.receipt["hash"].(string)
+	txHash, _ := receipt["hash"].(string)
 	var tx api.Tx
 	if err := pollJSON(t, c, base+"/transactions/"+txHash+"?channel="+late, &tx); err != nil {
 		t.Fatalf("explorer of %s: transaction %s: %v", late, txHash, err)
 	}
-	height, _ := sub.receipt["height"].(float64)
+	height, _ := receipt["height"].(float64)
 	if tx.Code != 0 || tx.Type != "ENDORSER_TRANSACTION/notary" || !strings.EqualFold(tx.Hash, txHash) || tx.Height != int64(height) {
 		t.Fatalf("explorer of %s: %+v; want the valid notary transaction %s at height %v", late, tx, txHash, height)
 	}
@@ -149,7 +125,7 @@ spec:
 	if err := getJSON(ctx, c, base+"/explorer?channel="+late, &st); err != nil || st.Channel != late || st.IndexedHeight < tx.Height {
 		t.Errorf("explorer status of %s: %+v %v", late, st, err)
 	}
-	err = getJSON(ctx, c, base+"/transactions/"+txHash, nil)
+	err := getJSON(ctx, c, base+"/transactions/"+txHash, nil)
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusNotFound {
 		t.Errorf("the shared channel's explorer: transaction %s: %v; want 404", txHash, err)

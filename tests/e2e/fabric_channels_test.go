@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,35 +62,16 @@ func TestFabricChannels(t *testing.T) {
 
 	// A notarisation on the pair's channel, signed by org2: the receipt
 	// names the channel, and its height is that channel's.
-	doc := sha256.Sum256([]byte("between org1 and org2, " + time.Now().String()))
-	hash := hex.EncodeToString(doc[:])
-	body := fmt.Sprintf(`{"chaincode":"notary","function":"Notarize","args":[%q,"private"],"channel":%q,"organization":"org2"}`, hash, pair)
-	sent := time.Now()
-	sub, err := submitTx(ctx, c, name, []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sub.status != http.StatusOK || sub.receipt["committed"] != true || sub.receipt["channel"] != pair {
-		t.Fatalf("notarise on %s: HTTP %d %v %+v; want 200, committed on %s", pair, sub.status, sub.receipt, sub.problem, pair)
-	}
-	t.Logf("notarised on channel %s in %.2fs: %v", pair, time.Since(sent).Seconds(), sub.receipt)
-	checkChannelExplorer(t, c, users, name, pair, sub.receipt)
+	hash, receipt := notariseOn(ctx, t, c, name, pair, "org2", "Org2MSP")
+	checkChannelExplorer(t, c, users, name, pair, receipt)
+	q := url.Values{"path": {"/notary/Get"}, "data": {fmt.Sprintf("[%q]", hash)}}
 	var ans api.QueryAnswer
-	q := url.Values{"path": {"/" + pair + "/notary/Get"}, "data": {fmt.Sprintf("[%q]", hash)}}
-	if err := getJSON(ctx, c, base+"/query?"+q.Encode(), &ans); err != nil {
-		t.Fatal(err)
-	}
-	var rec notaryRecord
-	if ans.Code != 0 || json.Unmarshal(ans.Value, &rec) != nil || rec.Submitter != "Org2MSP" || rec.Hash != hash {
-		t.Fatalf("query on %s via %s: code %d %s %s", pair, ans.Node, ans.Code, ans.Log, ans.Value)
-	}
 	// Not on the shared channel, which has no notary chaincode.
-	q.Set("path", "/notary/Get")
 	if err := getJSON(ctx, c, base+"/query?"+q.Encode(), &ans); err != nil || ans.Code == 0 {
 		t.Errorf("query on %s: %v, code %d; want the chaincode missing there", shared, err, ans.Code)
 	}
 	// org3 is no member of the pair's channel.
-	sub, err = submitTx(ctx, c, name, []byte(fmt.Sprintf(`{"chaincode":"notary","function":"Notarize","args":["%x","x"],"channel":%q,"organization":"org3"}`, sha256.Sum256([]byte("org3")), pair)))
+	sub, err := submitTx(ctx, c, name, []byte(fmt.Sprintf(`{"chaincode":"notary","function":"Notarize","args":["%x","x"],"channel":%q,"organization":"org3"}`, sha256.Sum256([]byte("org3")), pair)))
 	if err != nil || sub.status != http.StatusBadRequest || !strings.Contains(sub.problem.Detail, "no member of channel "+pair) {
 		t.Errorf("org3 on %s: %v, HTTP %d %+v; want 400, no member", pair, err, sub.status, sub.problem)
 	}

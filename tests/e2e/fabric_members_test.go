@@ -50,7 +50,7 @@ func TestFabricChannelMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("notary committed on channel %s in %.1fs", pair, time.Since(deployed).Seconds())
-	notariseOn(ctx, t, users["org1"], name, pair, "Org1MSP")
+	notariseOn(ctx, t, users["org1"], name, pair, "", "Org1MSP")
 	expectChannelRefused(ctx, t, users["org3"], name, pair)
 
 	// Refused: the shared channel, a channel the network lacks, an
@@ -68,7 +68,7 @@ func TestFabricChannelMembers(t *testing.T) {
 	waitReconfigured(ctx, t, c, name, "adding org3")
 	t.Logf("org3 a member of %s, its peer joined and caught up, %.1fs after the request", pair, time.Since(asked).Seconds())
 	waitChannels(ctx, t, c, name, map[string]map[string]int64{"org3-peer-0": {pair: 4}})
-	notariseOn(ctx, t, users["org3"], name, pair, "Org3MSP")
+	notariseOn(ctx, t, users["org3"], name, pair, "", "Org3MSP")
 
 	// org2 is taken out, with the command line: its users are refused
 	// the channel; org1 goes on, now endorsed with org3.
@@ -80,7 +80,7 @@ func TestFabricChannelMembers(t *testing.T) {
 	waitReconfigured(ctx, t, c, name, "removing org2")
 	t.Logf("org2 out of %s %.1fs after the request", pair, time.Since(asked).Seconds())
 	expectChannelRefused(ctx, t, users["org2"], name, pair)
-	notariseOn(ctx, t, users["org1"], name, pair, "Org1MSP")
+	notariseOn(ctx, t, users["org1"], name, pair, "", "Org1MSP")
 	// The orderer delivers the channel's blocks to members only: org2's
 	// peer stops at the block that took it out.
 	var h1, h2 int64
@@ -119,7 +119,7 @@ func TestFabricChannelMembers(t *testing.T) {
 		t.Errorf("members of %s after org3 left: %v, want org1", pair, got)
 	}
 	t.Logf("org3 left the network and channel %s %.1fs after the request", pair, time.Since(asked).Seconds())
-	notariseOn(ctx, t, users["org1"], name, pair, "Org1MSP")
+	notariseOn(ctx, t, users["org1"], name, pair, "", "Org1MSP")
 
 	deleteFabricNetwork(t, srv, dataDir, n)
 }
@@ -172,20 +172,27 @@ func waitReconfigured(ctx context.Context, t *testing.T, c *client.Client, netwo
 	}
 }
 
-// notariseOn notarises a new hash on channel ch as the caller's
-// organisation, and reads it back there: the record names submitter.
-func notariseOn(ctx context.Context, t *testing.T, c *client.Client, network, ch, submitter string) {
+// notariseOn notarises a new hash on channel ch, as organisation org
+// (empty: the caller's), and reads it back there: the record names
+// submitter. It returns the hash and the receipt.
+func notariseOn(ctx context.Context, t *testing.T, c *client.Client, network, ch, org, submitter string) (string, map[string]any) {
 	t.Helper()
 	doc := sha256.Sum256([]byte(submitter + " on " + ch + ", " + time.Now().String()))
 	hash := hex.EncodeToString(doc[:])
+	call := map[string]any{"chaincode": "notary", "function": "Notarize", "args": []string{hash, "private"}, "channel": ch}
+	if org != "" {
+		call["organization"] = org
+	}
+	body, _ := json.Marshal(call)
 	sent := time.Now()
-	sub, err := submitTx(ctx, c, network, fmt.Appendf(nil, `{"chaincode":"notary","function":"Notarize","args":[%q,"private"],"channel":%q}`, hash, ch))
+	sub, err := submitTx(ctx, c, network, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sub.status != http.StatusOK || sub.receipt["committed"] != true || sub.receipt["channel"] != ch {
 		t.Fatalf("%s notarising on %s: HTTP %d %v %+v; want 200, committed on %s", submitter, ch, sub.status, sub.receipt, sub.problem, ch)
 	}
+	t.Logf("%s notarised on %s in %.2fs: %v", submitter, ch, time.Since(sent).Seconds(), sub.receipt)
 	var ans api.QueryAnswer
 	q := url.Values{"path": {"/" + ch + "/notary/Get"}, "data": {fmt.Sprintf("[%q]", hash)}}
 	if err := getJSON(ctx, c, "/api/v1/networks/"+network+"/query?"+q.Encode(), &ans); err != nil {
@@ -195,7 +202,7 @@ func notariseOn(ctx context.Context, t *testing.T, c *client.Client, network, ch
 	if ans.Code != 0 || json.Unmarshal(ans.Value, &rec) != nil || rec.Submitter != submitter || rec.Hash != hash {
 		t.Fatalf("query on %s via %s: code %d %s %s; want the record of %s", ch, ans.Node, ans.Code, ans.Log, ans.Value, submitter)
 	}
-	t.Logf("%s notarised on %s, committed and read back, in %.2fs", submitter, ch, time.Since(sent).Seconds())
+	return hash, sub.receipt
 }
 
 // expectChannelRefused checks that the caller, of no member organisation
