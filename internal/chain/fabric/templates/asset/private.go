@@ -54,20 +54,9 @@ func (c *Contract) CreatePrivateAsset(ctx contractapi.TransactionContextInterfac
 	if collection == "" {
 		collection = implicitPrefix + msp
 	}
-	transient, err := ctx.GetStub().GetTransient()
-	if err != nil {
-		return fmt.Errorf("read the transient map: %w", err)
-	}
-	raw, ok := transient[TransientKey]
-	if !ok || len(raw) == 0 {
-		return fmt.Errorf("the transient map has no %q: give the asset there as JSON {\"id\", \"value\", \"details\"}", TransientKey)
-	}
 	var in privateInput
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		// The message names no value: it is private.
-		return fmt.Errorf("transient %q is not JSON {\"id\": STRING, \"value\": NUMBER, \"details\": STRING}", TransientKey)
+	if err := transientJSON(ctx, &in, `the asset there as JSON {"id", "value", "details"}`, `{"id": STRING, "value": NUMBER, "details": STRING}`); err != nil {
+		return err
 	}
 	if err := checkPrivateID(in.ID); err != nil {
 		return err
@@ -101,12 +90,9 @@ func (c *Contract) ReadPrivateAsset(ctx contractapi.TransactionContextInterface,
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	if collection == "" {
-		msp, err := submitter(ctx)
-		if err != nil {
-			return nil, err
-		}
-		collection = implicitPrefix + msp
+	collection, err := orImplicit(ctx, collection)
+	if err != nil {
+		return nil, err
 	}
 	data, err := ctx.GetStub().GetPrivateData(collection, id)
 	if err != nil {
@@ -131,26 +117,13 @@ func (c *Contract) ReadPrivateAsset(ctx contractapi.TransactionContextInterface,
 // it as a query: a transaction would carry the claim to the endorsers
 // only, but record nothing worth having.
 func (c *Contract) VerifyPrivateAsset(ctx contractapi.TransactionContextInterface, collection string) (bool, error) {
-	if collection == "" {
-		msp, err := submitter(ctx)
-		if err != nil {
-			return false, err
-		}
-		collection = implicitPrefix + msp
-	}
-	transient, err := ctx.GetStub().GetTransient()
+	collection, err := orImplicit(ctx, collection)
 	if err != nil {
-		return false, fmt.Errorf("read the transient map: %w", err)
-	}
-	raw, ok := transient[TransientKey]
-	if !ok || len(raw) == 0 {
-		return false, fmt.Errorf("the transient map has no %q: give the asset there as JSON {\"id\", \"owner\", \"value\", \"details\"}", TransientKey)
+		return false, err
 	}
 	var claim PrivateAsset
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&claim); err != nil {
-		return false, fmt.Errorf("transient %q is not JSON {\"id\": STRING, \"owner\": STRING, \"value\": NUMBER, \"details\": STRING}", TransientKey)
+	if err := transientJSON(ctx, &claim, `the asset there as JSON {"id", "owner", "value", "details"}`, `{"id": STRING, "owner": STRING, "value": NUMBER, "details": STRING}`); err != nil {
+		return false, err
 	}
 	if err := checkPrivateID(claim.ID); err != nil {
 		return false, err
@@ -186,21 +159,11 @@ func (c *Contract) PurgePrivateAsset(ctx contractapi.TransactionContextInterface
 	if collection == "" {
 		collection = implicitPrefix + msp
 	}
-	transient, err := ctx.GetStub().GetTransient()
-	if err != nil {
-		return fmt.Errorf("read the transient map: %w", err)
-	}
-	raw, ok := transient[TransientKey]
-	if !ok || len(raw) == 0 {
-		return fmt.Errorf("the transient map has no %q: give the asset's ID there as JSON {\"id\"}", TransientKey)
-	}
 	var in struct {
 		ID string `json:"id"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return fmt.Errorf("transient %q is not JSON {\"id\": STRING}", TransientKey)
+	if err := transientJSON(ctx, &in, `the asset's ID there as JSON {"id"}`, `{"id": STRING}`); err != nil {
+		return err
 	}
 	if err := checkPrivateID(in.ID); err != nil {
 		return err
@@ -221,6 +184,39 @@ func (c *Contract) PurgePrivateAsset(ctx contractapi.TransactionContextInterface
 	}
 	if err := ctx.GetStub().PurgePrivateData(collection, in.ID); err != nil {
 		return fmt.Errorf("purge the asset from collection %s: %w", collection, err)
+	}
+	return nil
+}
+
+// orImplicit is collection, or the submitter's organisation's implicit
+// collection when it is empty.
+func orImplicit(ctx contractapi.TransactionContextInterface, collection string) (string, error) {
+	if collection != "" {
+		return collection, nil
+	}
+	msp, err := submitter(ctx)
+	if err != nil {
+		return "", err
+	}
+	return implicitPrefix + msp, nil
+}
+
+// transientJSON decodes the transient map's TransientKey, JSON of the
+// form shape and of no other field, into v; give says what to give there
+// when it is missing. The messages quote none of it: it is private.
+func transientJSON(ctx contractapi.TransactionContextInterface, v any, give, shape string) error {
+	transient, err := ctx.GetStub().GetTransient()
+	if err != nil {
+		return fmt.Errorf("read the transient map: %w", err)
+	}
+	raw, ok := transient[TransientKey]
+	if !ok || len(raw) == 0 {
+		return fmt.Errorf("the transient map has no %q: give %s", TransientKey, give)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("transient %q is not JSON %s", TransientKey, shape)
 	}
 	return nil
 }
