@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -36,6 +37,11 @@ import (
 // renewed: a yearly certificate at eight months, as cert-manager renews
 // by default.
 const renewAfter = 2.0 / 3
+
+// renewAt is when certificate c is due: renewAfter into its validity.
+func renewAt(c *x509.Certificate) time.Time {
+	return c.NotBefore.Add(time.Duration(float64(c.NotAfter.Sub(c.NotBefore)) * renewAfter))
+}
 
 // bftSettle is how long a BFT orderer has run before another one
 // restarts with renewed certificates: three of SmartBFT's 10 s leader
@@ -127,8 +133,7 @@ func (r *renewal) due(data []byte, ca *pki.CA) (string, error) {
 	if r.requested != nil && pki.IssuedAt(c).Before(r.requested.Truncate(time.Second)) {
 		return "renewal asked for at " + r.requested.UTC().Format(time.RFC3339), nil
 	}
-	life := c.NotAfter.Sub(c.NotBefore)
-	if r.now.After(c.NotBefore.Add(time.Duration(float64(life) * renewAfter))) {
+	if r.now.After(renewAt(c)) {
 		return "it expires at " + c.NotAfter.UTC().Format(time.RFC3339), nil
 	}
 	return "", nil
@@ -187,6 +192,15 @@ func (r *renewal) renews(pn chain.PlannedNode) bool {
 	return pn.Role != apis.RoleChaincode && !pn.Joining && (!r.bft || pn.Role != apis.RoleValidator)
 }
 
+// nodeDue says why a certificate of node pn is due, "" when none is.
+func (r *renewal) nodeDue(pn chain.PlannedNode) (string, error) {
+	f, why, err := r.dueOf(nodeCerts(pn.Organization), func(p string) []byte { return nodeFile(pn, p) })
+	if err != nil {
+		return "", fmt.Errorf("node %s: %s: %w", pn.Name, f.path, err)
+	}
+	return why, nil
+}
+
 // dueNode is the index in plan.Nodes of the first peer or orderer with a
 // certificate due, and why; -1 when there is none.
 func (r *renewal) dueNode(plan *chain.Plan) (int, string, error) {
@@ -194,9 +208,9 @@ func (r *renewal) dueNode(plan *chain.Plan) (int, string, error) {
 		if !r.renews(pn) {
 			continue
 		}
-		f, why, err := r.dueOf(nodeCerts(pn.Organization), func(p string) []byte { return nodeFile(pn, p) })
+		why, err := r.nodeDue(pn)
 		if err != nil {
-			return -1, "", fmt.Errorf("node %s: %s: %w", pn.Name, f.path, err)
+			return -1, "", err
 		}
 		if why != "" {
 			return i, why, nil
@@ -218,7 +232,7 @@ func renewing(spec *apis.NetworkSpec, plan *chain.Plan, now time.Time) string {
 		if !r.renews(pn) {
 			continue
 		}
-		if _, why, err := r.dueOf(nodeCerts(pn.Organization), func(p string) []byte { return nodeFile(pn, p) }); err == nil && why != "" {
+		if why, err := r.nodeDue(pn); err == nil && why != "" {
 			parts = append(parts, pn.Name)
 		}
 	}
@@ -370,10 +384,9 @@ func Certificates(spec *apis.NetworkSpec, plan *chain.Plan, now time.Time) ([]ch
 		if err != nil {
 			return err
 		}
-		life := c.NotAfter.Sub(c.NotBefore)
-		renewAt := c.NotBefore.Add(time.Duration(float64(life) * renewAfter)).UTC().Truncate(time.Second)
+		at := renewAt(c).UTC().Truncate(time.Second)
 		if !renewed {
-			why, renewAt = "", time.Time{}
+			why, at = "", time.Time{}
 		}
 		kind := "enrolment"
 		if f.kind == pki.KindTLS {
@@ -384,7 +397,7 @@ func Certificates(spec *apis.NetworkSpec, plan *chain.Plan, now time.Time) ([]ch
 		}
 		out = append(out, chain.Certificate{
 			Owner: owner, Organization: f.org, Kind: kind, Serial: c.SerialNumber.Text(16),
-			NotBefore: c.NotBefore, NotAfter: c.NotAfter, RenewAt: renewAt, Due: why,
+			NotBefore: c.NotBefore, NotAfter: c.NotAfter, RenewAt: at, Due: why,
 		})
 		return nil
 	}
