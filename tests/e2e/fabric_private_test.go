@@ -94,9 +94,11 @@ func TestFabricPrivateData(t *testing.T) {
 	private := fmt.Sprintf(`{"id":"ring-1","value":5000,"details":%q}`, secret)
 	// floor is the block of the newest write, which reads wait for.
 	var floor int64
-	create := func(org, collection, asset string) submitted {
+	// callPrivate submits function of the asset template on collection as
+	// org, with asset in the transient map.
+	callPrivate := func(function, org, collection, asset string) submitted {
 		t.Helper()
-		call := map[string]any{"chaincode": "asset", "function": "CreatePrivateAsset", "args": []string{collection},
+		call := map[string]any{"chaincode": "asset", "function": function, "args": []string{collection},
 			"organization": org, "transient": map[string]any{"asset": map[string]string{"text": asset}}}
 		b, _ := json.Marshal(call)
 		s, err := submitTx(ctx, c, name, b)
@@ -107,6 +109,10 @@ func TestFabricPrivateData(t *testing.T) {
 			floor = max(floor, int64(h))
 		}
 		return s
+	}
+	create := func(org, collection, asset string) submitted {
+		t.Helper()
+		return callPrivate("CreatePrivateAsset", org, collection, asset)
 	}
 	// The chaincode may still be starting on a peer: try for a while.
 	var s submitted
@@ -207,17 +213,7 @@ func TestFabricPrivateData(t *testing.T) {
 	// Purged by its owner, car-7 is gone from both peers; org1 may not.
 	purge := func(org string) submitted {
 		t.Helper()
-		call := map[string]any{"chaincode": "asset", "function": "PurgePrivateAsset", "args": []string{"shared"},
-			"organization": org, "transient": map[string]any{"asset": map[string]string{"text": `{"id":"car-7"}`}}}
-		b, _ := json.Marshal(call)
-		s, err := submitTx(ctx, c, name, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h, ok := s.receipt["height"].(float64); ok {
-			floor = max(floor, int64(h))
-		}
-		return s
+		return callPrivate("PurgePrivateAsset", org, "shared", `{"id":"car-7"}`)
 	}
 	if s := purge("org1"); s.status == http.StatusOK || !strings.Contains(s.problem.Detail, "owned by Org2MSP") {
 		t.Fatalf("org1 purges org2's car-7: HTTP %d %v %+v; want a refusal naming the owner", s.status, s.receipt, s.problem)

@@ -210,15 +210,7 @@ func TestCollectionsConfigProblems(t *testing.T) {
 // your own may too, and one that does not parse is refused.
 func TestPackageCollections(t *testing.T) {
 	d := &Driver{}
-	var tmpl *apis.Package
-	for _, p := range d.Templates() {
-		if p.Name == templatePackage("asset") {
-			tmpl = &p
-		}
-	}
-	if tmpl == nil {
-		t.Fatal("no asset template")
-	}
+	tmpl := assetTemplate(t, d)
 	cols, err := packageCollections(tmpl)
 	if err != nil || len(cols) != 1 || cols[0].Name != "assetCollection" || !slices.Equal(cols[0].Members, []string{"*"}) {
 		t.Fatalf("asset template's collections: %+v, %v", cols, err)
@@ -257,15 +249,7 @@ func TestPackageCollections(t *testing.T) {
 // has.
 func TestContractCollections(t *testing.T) {
 	d := &Driver{}
-	var tmpl *apis.Package
-	for _, p := range d.Templates() {
-		if p.Name == templatePackage("asset") {
-			tmpl = &p
-		}
-	}
-	if tmpl == nil {
-		t.Fatal("no asset template")
-	}
+	tmpl := assetTemplate(t, d)
 	cols, current, err := contractCollections(chain.DeployRequest{Package: tmpl})
 	if err != nil || len(cols) != 1 || cols[0].Name != "assetCollection" || current != nil {
 		t.Fatalf("a deployment giving none: %+v (has %+v), %v; want the package's", cols, current, err)
@@ -289,4 +273,16 @@ func TestContractCollections(t *testing.T) {
 	if !apis.SameCollections(nil, []apis.Collection{}) || apis.SameCollections(nil, kept) || !apis.SameCollections(kept, []apis.Collection{{Name: "kept", Members: []string{"org1"}}}) {
 		t.Error("SameCollections: none and [] are the same, none and one are not, equal lists are")
 	}
+}
+
+// assetTemplate is d's asset template package.
+func assetTemplate(t *testing.T, d *Driver) *apis.Package {
+	t.Helper()
+	for _, p := range d.Templates() {
+		if p.Name == templatePackage("asset") {
+			return &p
+		}
+	}
+	t.Fatal("no asset template")
+	return nil
 }
